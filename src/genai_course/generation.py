@@ -1,0 +1,120 @@
+"""Batched generation for encoder-decoder models, shared by evaluation (Labs 1-3) and PPO rollouts.
+
+Prompts are sorted by length so each batch wastes little padding, generated batch by batch with a
+progress bar, and returned in the caller's order. A prompt longer than the model's context window is
+an error, never silently truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_CONFIG = GenerationConfig(max_new_tokens=50, do_sample=False)
+
+
+class ContextWindowError(ValueError):
+    """A prompt that does not fit in the model's context window."""
+
+
+def context_window(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The number of input tokens the model was trained to read (FLAN-T5: 512)."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    # Tokenizers without a limit report a huge sentinel (int(1e30)).
+    return int(limit) if limit and limit < 1_000_000 else 512
+
+
+def check_fits(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[int]:
+    """Token counts of ``prompts``; raises :class:`ContextWindowError` naming any that overflow."""
+    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=True)["input_ids"]]
+    limit = context_window(tokenizer)
+    too_long = [(i, n) for i, n in enumerate(lengths) if n > limit]
+    if too_long:
+        shown = ", ".join(f"#{i} ({n} tokens)" for i, n in too_long[:5])
+        more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+        raise ContextWindowError(
+            f"{len(too_long)} prompt(s) exceed the model's context window of {limit} tokens: {shown}{more}. "
+            "Shorten them (e.g. fewer shots: genai_course.prompting.fit_shots) instead of letting the "
+            "model silently ignore the overflow."
+        )
+    return lengths
+
+
+def _batches(order: list[int], batch_size: int) -> list[list[int]]:
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def generate_ids(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    config: GenerationConfig | None = None,
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str = "Generating",
+    seed: int | None = None,
+) -> list[torch.Tensor]:
+    """Response token ids per prompt (CPU, 1-D), cut after the first EOS and without padding.
+
+    The decoder start token is not included; the EOS token is, when the model produced one.
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, not a single string")
+    if not prompts:
+        return []
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    config = config or DEFAULT_CONFIG
+    lengths = check_fits(tokenizer, prompts)
+    if seed is not None:
+        torch.manual_seed(seed)
+    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: list[torch.Tensor | None] = [None] * len(prompts)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    try:
+        for batch in tqdm(_batches(order, batch_size), desc=desc, disable=not progress, leave=False):
+            encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True).to(device)
+            output = model.generate(**encoded, generation_config=config)
+            for row, index in zip(output[:, 1:].cpu(), batch):
+                results[index] = _trim(row, eos, pad)
+    finally:
+        model.train(was_training)
+    return results  # type: ignore[return-value]
+
+
+def _trim(row: torch.Tensor, eos: int | None, pad: int | None) -> torch.Tensor:
+    """Cut a generated row after its first EOS; drop trailing padding when there is no EOS."""
+    if eos is not None:
+        hits = (row == eos).nonzero()
+        if len(hits):
+            return row[: int(hits[0]) + 1]
+    if pad is not None and pad != eos:
+        keep = (row != pad).nonzero()
+        return row[: int(keep[-1]) + 1] if len(keep) else row[:0]
+    return row
+
+
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    config: GenerationConfig | None = None,
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str = "Generating",
+    seed: int | None = None,
+) -> list[str]:
+    """Generated text per prompt, in the caller's order, with special tokens removed."""
+    ids = generate_ids(
+        model, tokenizer, prompts, config, batch_size=batch_size, progress=progress, desc=desc, seed=seed
+    )
+    return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]

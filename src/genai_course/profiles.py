@@ -1,0 +1,187 @@
+"""Profiles: everything that differs between a real run (``full``) and an offline smoke run (``tiny``).
+
+One :class:`Profile` names the models, the dataset, the sizes of every lab step, the device and the
+dtype. ``auto`` picks ``full`` when the Hugging Face Hub answers and ``tiny`` otherwise, and says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from genai_course.cache import course_home
+
+PROFILE_ENV = "GENAI_COURSE_PROFILE"
+PROFILE_NAMES = ("tiny", "full", "auto")
+HUB_HOST = "huggingface.co"
+
+
+class ProfileError(ValueError):
+    """A profile name or override that does not exist."""
+
+
+@dataclass
+class Profile:
+    """The models, data and budgets of one way to run the labs.
+
+    Every field can be overridden: ``get_profile("full", summarizer="/my/flan-t5-base")``.
+    """
+
+    name: str
+    summarizer: str
+    reward_model: str
+    dataset: str
+    # The Lab 2 result Lab 3 starts from (the course downloaded one); None: start from ``summarizer``.
+    finetuned_summarizer: str | None = None
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    dtype: str = "auto"  # "auto" (bf16 on GPUs that support it, else fp32), "float32", "bfloat16"
+    seed: int = 42
+    # Lab 1: prompting and generation
+    n_eval: int = 100  # test dialogues scored per strategy
+    eval_batch_size: int = 16
+    max_new_tokens: int = 50
+    # Lab 2: fine-tuning
+    train_examples: int | None = None  # None: the whole train split
+    train_batch_size: int = 8
+    full_ft_lr: float = 1e-5
+    full_ft_epochs: float = 1.0
+    lora_lr: float = 1e-3
+    lora_epochs: float = 1.0
+    lora_r: int = 32
+    # Lab 3: PPO detoxification
+    ppo_steps: int = 10
+    ppo_batch_size: int = 16
+    ppo_mini_batch_size: int = 4
+    ppo_epochs: int = 1
+    ppo_lr: float = 1.41e-5
+    n_toxicity_eval: int = 100
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.name == "tiny"
+
+    def replace(self, **overrides) -> "Profile":
+        """A copy with some fields changed; unknown field names are an error, not ignored."""
+        _check_override_names(overrides)
+        return dataclasses.replace(self, **overrides)
+
+    def describe(self) -> str:
+        """A one-line summary for notebooks and logs."""
+        return (
+            f"profile '{self.name}': summarizer={self.summarizer}, dataset={self.dataset}, "
+            f"reward_model={self.reward_model}, device={self.device}, dtype={self.dtype}"
+        )
+
+
+def tiny_world_dir() -> Path:
+    """Where the offline tiny world lives (built on first use)."""
+    from genai_course.tiny import TINY_WORLD_VERSION
+
+    return course_home() / f"tiny-world-v{TINY_WORLD_VERSION}"
+
+
+def tiny_profile() -> Profile:
+    """The offline tiny world: small models built by our own code, CPU, minutes."""
+    root = tiny_world_dir()
+    return Profile(
+        name="tiny",
+        summarizer=str(root / "t5-tiny"),
+        finetuned_summarizer=str(root / "t5-tiny-dialogsum"),
+        reward_model=str(root / "roberta-hate-tiny"),
+        dataset="tiny",
+        device="cpu",
+        dtype="float32",
+        n_eval=120,
+        eval_batch_size=40,
+        max_new_tokens=40,
+        train_examples=None,
+        train_batch_size=32,
+        full_ft_lr=1e-3,
+        full_ft_epochs=1.0,
+        lora_lr=3e-3,
+        lora_epochs=1.0,
+        lora_r=32,
+        ppo_steps=20,
+        ppo_batch_size=32,
+        ppo_mini_batch_size=8,
+        ppo_epochs=2,
+        ppo_lr=1e-3,
+        n_toxicity_eval=120,
+    )
+
+
+def full_profile() -> Profile:
+    """The course's real models from the Hugging Face Hub, sized for one consumer GPU."""
+    return Profile(
+        name="full",
+        summarizer="google/flan-t5-base",
+        finetuned_summarizer=None,
+        reward_model="facebook/roberta-hate-speech-dynabench-r4-target",
+        dataset="knkarthick/dialogsum",
+        n_eval=200,
+        eval_batch_size=16,
+        max_new_tokens=50,
+        train_examples=None,
+        train_batch_size=8,
+        full_ft_lr=1e-5,
+        full_ft_epochs=1.0,
+        lora_lr=1e-3,
+        lora_epochs=1.0,
+        lora_r=32,
+        ppo_steps=10,
+        ppo_batch_size=16,
+        ppo_mini_batch_size=4,
+        ppo_epochs=1,
+        ppo_lr=1.41e-5,
+        n_toxicity_eval=100,
+    )
+
+
+def hub_reachable(timeout: float = 2.0) -> tuple[bool, str]:
+    """Whether the Hugging Face Hub answers, and a reason to show the learner."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False, "HF_HUB_OFFLINE is set"
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+            return True, f"{HUB_HOST} answered"
+    except OSError as error:
+        return False, f"{HUB_HOST} is unreachable ({error.__class__.__name__}: {error})"
+
+
+def get_profile(name: str | None = None, *, verbose: bool = True, **overrides) -> Profile:
+    """Resolve a profile by name (or ``$GENAI_COURSE_PROFILE``, or ``auto``) and apply overrides.
+
+    ``auto`` chooses ``full`` when the Hub is reachable and ``tiny`` otherwise, and prints why.
+    """
+    requested = name or os.environ.get(PROFILE_ENV) or "auto"
+    key = requested.strip().lower()
+    if key not in PROFILE_NAMES:
+        source = "argument" if name else f"${PROFILE_ENV}"
+        raise ProfileError(
+            f"Unknown profile {requested!r} (from the {source}). "
+            f"Valid profiles: {', '.join(PROFILE_NAMES)}."
+        )
+    _check_override_names(overrides)
+    notes: list[str] = []
+    if key == "auto":
+        online, why = hub_reachable()
+        key = "full" if online else "tiny"
+        notes.append(f"auto chose '{key}' because {why}")
+        if verbose:
+            print(f"[genai-course] profile auto -> {key}: {why}")
+    profile = tiny_profile() if key == "tiny" else full_profile()
+    profile.notes = notes
+    return profile.replace(**overrides) if overrides else profile
+
+
+def _check_override_names(overrides: dict) -> None:
+    known = {f.name for f in fields(Profile)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ProfileError(
+            f"Unknown profile field(s) {', '.join(unknown)}. Known fields: {', '.join(sorted(known))}."
+        )
