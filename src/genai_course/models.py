@@ -137,3 +137,27 @@ def count_parameters(model: torch.nn.Module) -> dict:
         if parameter.requires_grad:
             trainable += parameter.numel()
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
+
+
+def flan_t5_base_config():
+    """google/flan-t5-base's architecture, written out so benchmarks and tests need no download."""
+    from transformers import T5Config
+
+    return T5Config(
+        vocab_size=32128,
+        d_model=768,
+        d_kv=64,
+        d_ff=2048,
+        num_layers=12,
+        num_decoder_layers=12,
+        num_heads=12,
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=128,
+        dropout_rate=0.1,
+        layer_norm_epsilon=1e-6,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
