@@ -1,0 +1,29 @@
+"""The ``genai-course`` command: doctor, build-tiny, run, grade."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genai-course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    from genai_course import doctor, grading, runner
+    from genai_course.tiny import build_cli
+
+    doctor.register(sub)
+    build_cli.register(sub)
+    runner.register(sub)
+    grading.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

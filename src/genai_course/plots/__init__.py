@@ -1,0 +1,1 @@
+"""The figures the notebooks show, one module per lab (prompting, finetuning, rlhf)."""
