@@ -1,0 +1,60 @@
+"""``genai-course doctor``: everything a learner should paste into a bug report."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+
+PACKAGES = ("genai-course", "torch", "transformers", "tokenizers", "datasets", "peft", "trl", "accelerate",
+            "evaluate", "rouge_score", "nbval", "nbclient", "nbgrader")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("doctor", help="versions, device, Hub reachability, cache and profile")
+    parser.set_defaults(func=run)
+
+
+def report() -> list[tuple[str, str]]:
+    """(label, value) rows describing this installation."""
+    import torch
+
+    from genai_course.cache import course_home
+    from genai_course.profiles import PROFILE_ENV, get_profile, hub_reachable, tiny_world_dir
+    from genai_course.tiny.world import TinyWorld
+
+    rows = [("python", sys.version.split()[0]), ("platform", platform.platform())]
+    for name in PACKAGES:
+        try:
+            rows.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    rows.append(("cpu threads", str(torch.get_num_threads())))
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        rows.append(("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB, bf16={torch.cuda.is_bf16_supported()}"))
+    else:
+        rows.append(("gpu", "none (CPU only)"))
+    online, why = hub_reachable()
+    rows.append(("hugging face hub", ("reachable" if online else "unreachable") + f" ({why})"))
+    world = TinyWorld(tiny_world_dir())
+    rows.append(("GENAI_COURSE_HOME", str(course_home())))
+    rows.append(("tiny world", f"built at {world.root}" if world.is_complete()
+                 else "not built yet (genai-course build-tiny)"))
+    rows.append((PROFILE_ENV, os.environ.get(PROFILE_ENV, "(unset)")))
+    try:
+        profile = get_profile(verbose=False)
+        rows.append(("profile", f"{profile.name}" + (f" ({'; '.join(profile.notes)})" if profile.notes else "")))
+    except ValueError as error:
+        rows.append(("profile", f"ERROR: {error}"))
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = report()
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from genai_course import models
+from genai_course.models import ModelLoadError, count_parameters, load_reward_classifier, load_summarizer
+
+
+def test_cpu_gets_fp32_and_explicit_dtypes_are_honoured():
+    cpu = torch.device("cpu")
+    assert models.pick_dtype(cpu) is torch.float32
+    assert models.pick_dtype(cpu, "bfloat16") is torch.bfloat16
+    with pytest.raises(ModelLoadError, match="Unknown dtype"):
+        models.pick_dtype(cpu, "float7")
+    with pytest.raises(ModelLoadError, match="Unknown dtype"):
+        models.pick_dtype(cpu, "Tensor")
+
+
+def test_device_choice():
+    assert models.pick_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert models.pick_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ModelLoadError, match="no CUDA GPU"):
+            models.pick_device("cuda")
+
+
+def test_missing_local_path_suggests_the_tiny_profile(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"does not exist.*tiny"):
+        load_summarizer(str(tmp_path / "no-model"))
+
+
+def test_unreachable_hub_suggests_the_tiny_profile(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(models.AutoModelForSeq2SeqLM, "from_pretrained", offline)
+    with pytest.raises(ModelLoadError, match=r"unreachable.*tiny"):
+        load_summarizer("google/flan-t5-base")
+
+
+def test_incomplete_folder_is_reported(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError):
+        load_summarizer(str(tmp_path))
+
+
+def test_count_parameters_counts_shared_weights_once():
+    layer = torch.nn.Linear(4, 4)
+    model = torch.nn.Sequential(layer, layer, torch.nn.Linear(4, 2))
+    model[2].weight.requires_grad_(False)
+    counts = count_parameters(model)
+    assert counts == {"trainable": 20 + 2, "total": 20 + 10, "percent": pytest.approx(100 * 22 / 30)}
+
+
+def test_tiny_models_load_through_from_pretrained(tiny_world):
+    from genai_course.profiles import get_profile
+
+    profile = get_profile("tiny")
+    model, tokenizer = load_summarizer(profile)
+    assert type(model).__name__ == "T5ForConditionalGeneration" and not model.training
+    assert tokenizer.model_max_length == 512
+    classifier, _ = load_reward_classifier(profile)
+    assert type(classifier).__name__ == "RobertaForSequenceClassification"
+    assert classifier.config.id2label == {0: "nothate", 1: "hate"}
