@@ -81,7 +81,7 @@ def _load(loader, name: str, what: str, **kwargs):
     resolved = _ensure_available(name)
     try:
         return loader.from_pretrained(resolved, **kwargs)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a config.json that names no known model
         offline = not Path(resolved).exists()
         hint = (
             "The Hugging Face Hub may be unreachable from here: run `genai-course doctor`, or use the "

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-TINY_WORLD_VERSION = 1
+TINY_WORLD_VERSION = 1  # bump whenever the build changes (sizes, steps, templates)
 MANIFEST = "manifest.json"
 
 # Sizes and budgets of the build (fixed: the world must be the same on every machine).
