@@ -3,6 +3,11 @@
 Prompts are sorted by length so each batch wastes little padding, generated batch by batch with a
 progress bar, and returned in the caller's order. A prompt longer than the model's context window is
 an error, never silently truncated.
+
+Greedy decoding in batches gives exactly the tokens of one-prompt-at-a-time decoding: T5 pads on the
+right and masks the padding out of attention, so a prompt's own positions never see its neighbours
+(tests/test_generation.py and benchmarks/bench_generation.py check this). Sampling with a seed is
+repeatable for the same prompts and batch size, but not across batch sizes.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ def context_window(tokenizer: PreTrainedTokenizerBase) -> int:
 
 def check_fits(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[int]:
     """Token counts of ``prompts``; raises :class:`ContextWindowError` naming any that overflow."""
-    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=True)["input_ids"]]
+    # verbose=False: the tokenizer's own "longer than the maximum" warning is replaced by our error.
+    encoded = tokenizer(list(prompts), add_special_tokens=True, verbose=False)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     limit = context_window(tokenizer)
     too_long = [(i, n) for i, n in enumerate(lengths) if n > limit]
     if too_long:
@@ -81,9 +88,16 @@ def generate_ids(
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     try:
         for batch in tqdm(_batches(order, batch_size), desc=desc, disable=not progress, leave=False):
-            encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True).to(device)
-            output = model.generate(**encoded, generation_config=config)
-            for row, index in zip(output[:, 1:].cpu(), batch):
+            encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
+            output = model.generate(
+                input_ids=encoded["input_ids"].to(device),
+                attention_mask=encoded["attention_mask"].to(device),
+                generation_config=config,
+            )
+            # A config with return_dict_in_generate=True gives a ModelOutput; the tokens are the same.
+            sequences = getattr(output, "sequences", output)
+            # Column 0 is the decoder start token (T5: the pad id), not part of the response.
+            for row, index in zip(sequences[:, 1:].cpu(), batch):
                 results[index] = _trim(row, eos, pad)
     finally:
         model.train(was_training)

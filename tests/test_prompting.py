@@ -1,0 +1,332 @@
+"""Templates, shot selection and formatting, context-budget handling, presets, strategy runs, Lab 1 plots."""
+
+import random
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration, T5TokenizerFast
+
+from genai_course import prompting
+from genai_course.generation import ContextWindowError, generate
+from genai_course.prompting import (
+    Shot,
+    build_prompt,
+    count_tokens,
+    few_shot_prompt,
+    fit_shots,
+    measure_few_shot,
+    pick_shots,
+)
+
+NAMES = ["Anna", "Ben", "Chloe", "Dev"]
+VERBS = ["meet", "call", "visit", "help", "cook", "drive", "paint", "clean"]
+
+
+def make_split(n: int, seed: int = 0) -> list[dict]:
+    """DialogSum-shaped rows whose dialogue lengths vary from 1 to 8 turns."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        turns = [
+            f"#Person{1 + t % 2}#: Can you {rng.choice(VERBS)} {rng.choice(NAMES)} on Monday?"
+            for t in range(rng.randint(1, 8))
+        ]
+        rows.append(
+            {
+                "id": f"row_{i}",
+                "dialogue": "\n".join(turns),
+                "summary": f"#Person1# asks #Person2# to {rng.choice(VERBS)} {rng.choice(NAMES)}.",
+                "topic": "plans",
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> T5TokenizerFast:
+    """A word-level tokenizer (one token per word or punctuation mark, plus EOS), context window 128."""
+    corpus = [r["dialogue"] + " " + r["summary"] for r in make_split(200, seed=9)]
+    corpus += list(prompting.TEMPLATES.values())
+    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    raw.normalizer = normalizers.NFKC()
+    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    raw.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
+    raw.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return T5TokenizerFast(
+        tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
+        model_max_length=128,
+    )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and the test machines are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- templates ---------------------------------------------------------------------------------------
+
+
+def test_templates_are_the_courses_strings():
+    dialogue = "#Person1#: Hi.\n#Person2#: Hello."
+    assert build_prompt("none", dialogue) == dialogue
+    assert build_prompt("instruction", dialogue) == f"Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
+    assert build_prompt("flan", dialogue) == f"Dialogue:\n\n{dialogue}\n\nWhat was going on?"
+    assert prompting.instruction_prompt(dialogue) == build_prompt("instruction", dialogue)
+    assert build_prompt("flan", "  " + dialogue + "\n") == build_prompt("flan", dialogue)
+
+
+def test_unknown_style_and_empty_dialogue_are_errors():
+    with pytest.raises(ValueError, match="Unknown prompt style 'tldr'"):
+        build_prompt("tldr", "x")
+    with pytest.raises(ValueError, match="empty dialogue"):
+        build_prompt("flan", "   ")
+
+
+# --- shots ---------------------------------------------------------------------------------------------
+
+
+def test_shot_ends_with_summary_and_stop_sequence():
+    shot = Shot("#Person1#: Hi.", "  They greet.  ")
+    text = prompting.format_shot(shot)
+    assert text == "Dialogue:\n\n#Person1#: Hi.\n\nWhat was going on?\nThey greet.\n\n\n"
+    assert text.endswith("They greet." + prompting.STOP_SEQUENCE)
+    with pytest.raises(ValueError, match="empty summary"):
+        prompting.format_shot(Shot("#Person1#: Hi.", " "))
+
+
+def test_few_shot_prompt_is_shots_then_the_open_question():
+    shots = [Shot("d1", "s1"), Shot("d2", "s2")]
+    prompt = few_shot_prompt(shots, "target")
+    assert prompt == (
+        "Dialogue:\n\nd1\n\nWhat was going on?\ns1\n\n\n"
+        "Dialogue:\n\nd2\n\nWhat was going on?\ns2\n\n\n"
+        "Dialogue:\n\ntarget\n\nWhat was going on?"
+    )
+    assert few_shot_prompt([], "target") == build_prompt("flan", "target")
+    assert prompting.one_shot_prompt(shots[0], "target") == few_shot_prompt(shots[:1], "target")
+    assert few_shot_prompt(shots, "target", style="instruction").count("Summarize the following") == 3
+
+
+def test_shots_from_picks_the_named_rows():
+    split = make_split(10)
+    shots = prompting.shots_from(split, [4, 2])
+    assert [s.id for s in shots] == ["row_4", "row_2"]
+    assert shots[0].dialogue == split[4]["dialogue"] and shots[0].summary == split[4]["summary"]
+    with pytest.raises(IndexError, match="outside the split, which has 10 rows"):
+        prompting.shots_from(split, [10])
+
+
+def test_pick_shots_is_seeded_nested_and_respects_exclusions():
+    split = make_split(50)
+    five = pick_shots(split, 5, seed=1)
+    assert pick_shots(split, 5, seed=1) == five
+    assert pick_shots(split, 3, seed=1) == five[:3]  # more shots extend fewer shots
+    assert pick_shots(split, 5, seed=2) != five
+    excluded = {s.id for s in five[:2]}
+    assert not excluded & {s.id for s in pick_shots(split, 5, seed=1, exclude_ids=excluded)}
+    assert len({s.id for s in five}) == 5
+
+
+def test_pick_shots_can_keep_only_short_shots(tokenizer):
+    split = make_split(60)
+    shots = pick_shots(split, 4, seed=0, tokenizer=tokenizer, max_shot_tokens=40)
+    assert all(count_tokens(tokenizer, prompting.format_shot(s)) <= 40 for s in shots)
+    with pytest.raises(ValueError, match="Only 0 of the 60 rows are eligible"):
+        pick_shots(split, 1, tokenizer=tokenizer, max_shot_tokens=3)
+    with pytest.raises(ValueError, match="together"):
+        pick_shots(split, 1, max_shot_tokens=3)
+
+
+# --- context budget -------------------------------------------------------------------------------------
+
+
+def brute_force_shots_that_fit(shots, dialogue, tokenizer, window):
+    fitting = [k for k in range(len(shots) + 1) if count_tokens(tokenizer, few_shot_prompt(shots[:k], dialogue)) <= window]
+    return max(fitting) if fitting else -1
+
+
+def test_measure_reports_tokens_and_how_many_shots_fit(tokenizer):
+    split = make_split(40, seed=3)
+    shots = prompting.shots_from(split, range(6))
+    dialogue = split[10]["dialogue"]
+    budget = measure_few_shot(shots, dialogue, tokenizer)
+    assert budget.n_tokens == count_tokens(tokenizer, budget.prompt) == budget.requested_tokens
+    assert budget.context_window == 128
+    assert not budget.fits  # six shots do not fit in 128 tokens
+    assert budget.shots_that_fit == brute_force_shots_that_fit(shots, dialogue, tokenizer, 128)
+    assert 0 <= budget.shots_that_fit < 6
+    report = budget.report()
+    assert f"{budget.n_tokens} tokens" in report and "128" in report
+    assert f"only {budget.shots_that_fit} shot(s) fit" in report
+    with pytest.raises(ContextWindowError, match="DOES NOT FIT"):
+        budget.check()
+
+
+def test_fit_shots_drops_the_last_shots_until_the_prompt_fits(tokenizer):
+    split = make_split(40, seed=4)
+    shots = prompting.shots_from(split, range(6))
+    for row in split[10:20]:
+        budget = fit_shots(shots, row["dialogue"], tokenizer)
+        expected = brute_force_shots_that_fit(shots, row["dialogue"], tokenizer, 128)
+        assert budget.fits and budget.n_shots == expected and budget.dropped == 6 - expected
+        assert budget.prompt == few_shot_prompt(shots[:expected], row["dialogue"])
+        assert budget.n_tokens == count_tokens(tokenizer, budget.prompt) <= 128
+        assert budget.requested_tokens > 128
+        assert "dropped to fit" in budget.report()
+
+
+def test_a_fitting_prompt_keeps_all_shots(tokenizer):
+    shots = [Shot("#Person1#: Hi.", "They greet.")]
+    budget = fit_shots(shots, "#Person2#: Bye.", tokenizer)
+    assert budget.fits and budget.dropped == 0 and budget.shots_that_fit == 1
+    assert budget.report().endswith("fits.")
+    assert budget.check() is budget
+
+
+def test_a_dialogue_too_long_even_alone_is_an_error(tokenizer):
+    dialogue = "\n".join(make_split(1)[0]["dialogue"] for _ in range(20))
+    budget = measure_few_shot([], dialogue, tokenizer)
+    assert budget.shots_that_fit == -1 and "even without shots" in budget.report()
+    with pytest.raises(ContextWindowError, match="even without shots"):
+        fit_shots([Shot("a", "b")], dialogue, tokenizer)
+
+
+def test_an_explicit_window_overrides_the_tokenizers(tokenizer):
+    shots = [Shot("#Person1#: Hi.", "They greet.")] * 3
+    wide = measure_few_shot(shots, "#Person2#: Bye.", tokenizer, context_window=10_000)
+    narrow = measure_few_shot(shots, "#Person2#: Bye.", tokenizer, context_window=wide.n_tokens - 1)
+    assert wide.fits and not narrow.fits and narrow.shots_that_fit == 2
+
+
+def test_build_prompts_overflow_policies(tokenizer):
+    split = make_split(30, seed=5)
+    shots = prompting.shots_from(split, range(5))
+    dialogues = [r["dialogue"] for r in split[10:16]]
+    reported = prompting.build_prompts(dialogues, tokenizer, style="flan", shots=shots)
+    assert [b.n_shots for b in reported] == [5] * 6 and not all(b.fits for b in reported)
+    dropped = prompting.build_prompts(dialogues, tokenizer, style="flan", shots=shots, on_overflow="drop")
+    assert all(b.fits for b in dropped) and any(b.dropped for b in dropped)
+    with pytest.raises(ContextWindowError, match="prompts do not fit"):
+        prompting.build_prompts(dialogues, tokenizer, style="flan", shots=shots, on_overflow="raise")
+    with pytest.raises(ValueError, match="on_overflow"):
+        prompting.build_prompts(dialogues, tokenizer, style="flan", on_overflow="truncate")
+
+
+# --- presets ---------------------------------------------------------------------------------------------
+
+
+def test_generation_presets():
+    presets = prompting.generation_presets(max_new_tokens=30)
+    assert set(presets) >= {"greedy", "short", "temperature_0.1", "temperature_0.5", "temperature_1.0", "top_k_10", "top_p_0.9"}
+    assert all(isinstance(c, GenerationConfig) for c in presets.values())
+    assert not presets["greedy"].do_sample and presets["greedy"].max_new_tokens == 30
+    assert presets["short"].max_new_tokens == 10
+    assert prompting.generation_presets(max_new_tokens=6)["short"].max_new_tokens == 6
+    assert presets["temperature_0.5"].do_sample and presets["temperature_0.5"].temperature == 0.5
+    assert presets["temperature_0.5"].top_k == 0 and presets["temperature_0.5"].top_p == 1.0
+    assert presets["top_k_10"].top_k == 10 and presets["top_p_0.9"].top_p == 0.9
+    assert prompting.generation_preset("short").max_new_tokens == 10
+    with pytest.raises(ValueError, match="Unknown generation preset"):
+        prompting.generation_preset("beam")
+
+
+# --- strategy runs ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer) -> T5ForConditionalGeneration:
+    """A random tiny T5; its pad row is zeroed so it writes words rather than padding."""
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )
+    model = T5ForConditionalGeneration(config).eval()
+    head = model.lm_head.weight.detach().clone()
+    head[0] = 0.0
+    model.lm_head.weight = torch.nn.Parameter(head)
+    return model
+
+
+def test_run_strategies_scores_each_and_reuses_identical_ones(model, tokenizer):
+    split = make_split(40, seed=6)
+    shots = pick_shots(split[:20], 5, seed=0)
+    test = split[20:28]
+    dialogues, references = [r["dialogue"] for r in test], [r["summary"] for r in test]
+    strategies = list(prompting.LAB1_STRATEGIES) + prompting.shot_strategies((0, 1, 2, 3, 5))
+    config = GenerationConfig(max_new_tokens=8, do_sample=False)
+    runs = prompting.run_strategies(
+        model, tokenizer, dialogues, references, strategies, shots=shots, config=config, progress=False
+    )
+    assert set(runs) == {s.name for s in strategies}
+    assert runs["flan"].predictions == runs["0_shot"].predictions  # same template, no shots
+    assert runs["few_shot"].budgets == runs["3_shot"].budgets
+    assert runs["few_shot"].strategy.name == "few_shot"
+    assert runs["instruction"].budgets[0].prompt == build_prompt("instruction", dialogues[0])
+    for run in runs.values():
+        assert len(run.predictions) == len(dialogues) and all(b.fits for b in run.budgets)
+        assert set(run.rouge) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+    # Five shots overflow the 128-token window: reported, and shots were dropped rather than truncated.
+    assert runs["5_shot"].prompt_tokens_max > 128 and not runs["5_shot"].fits and runs["5_shot"].n_dropped > 0
+    assert runs["0_shot"].fits and runs["0_shot"].prompt_tokens_max <= 128
+
+    curve = prompting.shots_curve(runs, (0, 1, 2, 3, 5))
+    assert [p["shots"] for p in curve] == [0, 1, 2, 3, 5]
+    assert set(curve[0]) == {"shots", "rouge1", "rougeL", "prompt_tokens_max", "fits"}
+    assert curve[-1]["fits"] is False and curve[0]["fits"] is True
+    assert [p["prompt_tokens_max"] for p in curve] == sorted(p["prompt_tokens_max"] for p in curve)
+    table = prompting.rouge_table(runs, ["no_prompt", "flan"])
+    assert list(table) == ["no_prompt", "flan"] and table["flan"] == runs["flan"].rouge
+
+
+def test_run_strategies_argument_errors(model, tokenizer):
+    with pytest.raises(ValueError, match="need up to 3 shots but only 1"):
+        prompting.run_strategies(model, tokenizer, ["a"], ["b"], prompting.LAB1_STRATEGIES, shots=[Shot("x", "y")])
+    with pytest.raises(ValueError, match="1 dialogues but 2 reference"):
+        prompting.run_strategies(model, tokenizer, ["a"], ["b", "c"])
+    with pytest.raises(ValueError, match=r"No run with \[2\] shots"):
+        prompting.shots_curve({}, (2,))
+
+
+def test_compare_presets_is_seeded_and_temperature_matters(model, tokenizer):
+    presets = prompting.generation_presets(max_new_tokens=8)
+    prompt = "#Person1#: Can you help Anna?"
+    runs = [prompting.compare_presets(model, tokenizer, prompt, presets, seed=seed) for seed in range(3)]
+    assert set(runs[0]) == set(presets)
+    assert runs[0] == prompting.compare_presets(model, tokenizer, prompt, presets, seed=0)
+    assert runs[0]["greedy"] == generate(model, tokenizer, [prompt], presets["greedy"], progress=False)[0]
+    # Greedy ignores the seed; a cold temperature stays on the greedy path; temperature 1 wanders.
+    assert len({r["greedy"] for r in runs}) == 1
+    assert all(r["temperature_0.1"] == r["greedy"] for r in runs)
+    assert len({r["temperature_1.0"] for r in runs}) > 1
+
+
+# --- plots -------------------------------------------------------------------------------------------------
+
+
+def test_plots_draw_what_they_are_given():
+    from genai_course.plots.prompting import plot_rouge_by_strategy, plot_shots_curve
+
+    table = {"no_prompt": dict(rouge1=0.1, rouge2=0.02, rougeL=0.09, rougeLsum=0.09),
+             "flan": dict(rouge1=0.4, rouge2=0.2, rougeL=0.35, rougeLsum=0.35)}
+    fig = plot_rouge_by_strategy(table)
+    heights = sorted(round(bar.get_height(), 3) for bar in fig.axes[0].patches)
+    assert heights == sorted(round(v, 3) for row in table.values() for v in row.values())
+    curve = [dict(shots=k, rouge1=0.3 + k / 100, rougeL=0.25, prompt_tokens_max=200 * (k + 1), fits=k < 2) for k in (0, 1, 2)]
+    fig = plot_shots_curve(curve, context_window=512)
+    right = fig.axes[1]
+    assert [bar.get_height() for bar in right.patches] == [200, 400, 600]
+    assert right.lines[0].get_ydata()[0] == 512
+    with pytest.raises(ValueError, match="empty"):
+        plot_rouge_by_strategy({})
+    with pytest.raises(ValueError, match="lacks"):
+        plot_rouge_by_strategy({"flan": {"rouge1": 0.3}})
