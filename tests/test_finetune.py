@@ -1,0 +1,366 @@
+"""Tests of genai_course.finetune on small random-weight T5 models and a tokenizer trained here."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from datasets import Dataset
+from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration, T5TokenizerFast, TrainerCallback
+
+from genai_course import finetune as ft
+from genai_course.generation import generate
+from genai_course.models import count_parameters, flan_t5_base_config
+from genai_course.profiles import Profile
+from genai_course.prompting import instruction_prompt
+
+torch.set_num_threads(1)
+
+NAMES = ["Anna", "Ben", "Carl", "Dora", "Emil", "Fay"]
+THINGS = ["a red car", "a blue hat", "two tickets", "a new phone", "some bread", "a green bike"]
+PLACES = ["at the shop", "at the station", "online", "at the market"]
+GREEDY = GenerationConfig(max_new_tokens=8, do_sample=False)
+
+
+def _rows(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        who, thing, where = rng.choice(NAMES), rng.choice(THINGS), rng.choice(PLACES)
+        extra = " #Person2#: Sure . Anything else ?" * rng.randint(0, 3)
+        rows.append(
+            {
+                "id": f"row_{i}",
+                "dialogue": f"#Person1#: I am {who} and I want {thing} {where} .{extra} #Person1#: No thanks .",
+                "summary": f"{who} buys {thing} {where} ." + (" It was quick ." if i % 3 == 0 else ""),
+                "topic": "shopping",
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return Dataset.from_list(_rows(48))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(data) -> T5TokenizerFast:
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    corpus = [instruction_prompt(d) for d in data["dialogue"]] + list(data["summary"])
+    backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return T5TokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
+        model_max_length=64,
+    )
+
+
+def _tiny_t5(tokenizer, seed: int = 0) -> T5ForConditionalGeneration:
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
+        dropout_rate=0.1, decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return T5ForConditionalGeneration(config).eval()
+
+
+@pytest.fixture(scope="module")
+def base_model(tokenizer):
+    return _tiny_t5(tokenizer)
+
+
+def _full_config(tmp_path, **overrides) -> ft.FullFinetuneConfig:
+    values = dict(
+        output_dir=str(tmp_path / "full"), learning_rate=3e-3, max_steps=12, per_device_train_batch_size=8,
+        logging_steps=1, save_steps=4, progress=False, use_cpu=True,
+    )
+    values.update(overrides)
+    return ft.FullFinetuneConfig(**values)
+
+
+def _lora_config(tmp_path, **overrides) -> ft.LoraFinetuneConfig:
+    values = dict(
+        output_dir=str(tmp_path / "lora"), learning_rate=1e-2, max_steps=12, per_device_train_batch_size=8,
+        logging_steps=1, save_steps=4, r=4, lora_alpha=8, progress=False, use_cpu=True,
+    )
+    values.update(overrides)
+    return ft.LoraFinetuneConfig(**values)
+
+
+def _summaries(model, tokenizer, dialogues) -> list[str]:
+    return generate(model, tokenizer, [instruction_prompt(d) for d in dialogues], GREEDY, progress=False)
+
+
+# ---- tokenization -------------------------------------------------------------------------------
+
+
+def test_labels_are_padded_with_minus_100_only_where_padding(data, tokenizer):
+    tokenized, report = ft.tokenize_for_summarization(data, tokenizer)
+    assert not report.any
+    rows = [tokenized[i] for i in range(8)]
+    label_lengths = [len(r["labels"]) for r in rows]
+    assert len(set(label_lengths)) > 1, "the fixture should mix summary lengths so padding happens"
+    batch = ft.summarization_collator(tokenizer)(rows)
+    width = max(label_lengths)
+    assert batch["labels"].shape == (8, width)
+    for row, n, labels in zip(rows, label_lengths, batch["labels"]):
+        assert labels[:n].tolist() == row["labels"]
+        assert (labels[n:] == ft.LABEL_PAD).all()
+        assert labels[n - 1] == tokenizer.eos_token_id  # the summary ends with EOS, which is learned
+    # inputs are padded with the pad id and masked out
+    for row, ids, mask in zip(rows, batch["input_ids"], batch["attention_mask"]):
+        n = len(row["input_ids"])
+        assert ids[:n].tolist() == row["input_ids"] and (ids[n:] == tokenizer.pad_token_id).all()
+        assert mask.sum() == n
+
+
+def test_padding_does_not_change_the_loss(data, tokenizer, base_model):
+    """-100 labels are ignored: a padded batch gives each example the same loss as alone."""
+    tokenized, _ = ft.tokenize_for_summarization(data, tokenizer)
+    collate = ft.summarization_collator(tokenizer)
+    rows = [tokenized[i] for i in range(4)]
+    with torch.no_grad():
+        batch = collate(rows)
+        logits = base_model(**batch).logits
+        per_token = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), batch["labels"], ignore_index=ft.LABEL_PAD, reduction="none"
+        )
+        for i, row in enumerate(rows):
+            alone = base_model(**collate([row])).loss
+            n = len(row["labels"])
+            assert torch.allclose(per_token[i, :n].mean(), alone, atol=1e-5)
+
+
+def test_mask_label_padding_replaces_pad_ids_only():
+    labels = torch.tensor([[5, 7, 1, 0, 0], [9, 1, 0, 0, 0]])
+    masked = ft.mask_label_padding(labels, pad_token_id=0)
+    assert masked.tolist() == [[5, 7, 1, -100, -100], [9, 1, -100, -100, -100]]
+    assert labels[0, 3] == 0, "the input tensor is not modified"
+
+
+def test_truncation_is_reported_and_warned(data, tokenizer):
+    prompts = [instruction_prompt(d) for d in data["dialogue"]]
+    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    limit = sorted(lengths)[len(lengths) // 2]  # about half the prompts overflow
+    expected_cut = [n - limit for n in lengths if n > limit]
+    with pytest.warns(ft.TruncationWarning, match=f"{len(expected_cut)} of {len(data)} prompts"):
+        tokenized, report = ft.tokenize_for_summarization(data, tokenizer, max_input_tokens=limit)
+    assert report.inputs_truncated == len(expected_cut) > 0
+    assert report.input_tokens_dropped_max == max(expected_cut)
+    assert report.input_tokens_dropped_total == sum(expected_cut)
+    assert report.targets_truncated == 0
+    for ids, n in zip(tokenized["input_ids"], lengths):
+        assert len(ids) == min(n, limit)
+        assert ids[-1] == tokenizer.eos_token_id  # the cut keeps the end-of-sequence marker
+    assert str(expected_cut and max(expected_cut)) in str(report)
+
+
+def test_summary_truncation_is_reported(data, tokenizer):
+    with pytest.warns(ft.TruncationWarning, match="summaries"):
+        _, report = ft.tokenize_for_summarization(data, tokenizer, max_target_tokens=4)
+    lengths = [len(ids) for ids in tokenizer(list(data["summary"]))["input_ids"]]
+    assert report.targets_truncated == sum(n > 4 for n in lengths)
+    assert report.target_tokens_dropped_max == max(lengths) - 4
+
+
+def test_bad_inputs_give_clear_errors(data, tokenizer, base_model, tmp_path):
+    with pytest.raises(ft.FinetuneError, match="lacks the column.*summary"):
+        ft.tokenize_for_summarization(data.remove_columns("summary"), tokenizer)
+    broken = Dataset.from_list([{"id": "x1", "dialogue": "  ", "summary": "s", "topic": "t"}])
+    with pytest.raises(ft.FinetuneError, match="x1"):
+        ft.tokenize_for_summarization(broken, tokenizer)
+    with pytest.raises(ft.FinetuneError, match="train_examples=500 but the dataset has 48 rows"):
+        ft.full_finetune(base_model, tokenizer, data, _full_config(tmp_path, train_examples=500))
+    with pytest.raises(ft.FinetuneError, match="Choose among: .*q.*v"):
+        ft.add_lora(base_model, ft.LoraFinetuneConfig(target_modules=("query", "v")))
+    with pytest.raises(ft.FinetuneError, match="no checkpoint"):
+        ft.full_finetune(base_model, tokenizer, data, _full_config(tmp_path / "empty", resume_from_checkpoint=True))
+
+
+# ---- configuration and parameter counts ---------------------------------------------------------
+
+
+def test_course_defaults_and_profile_budget():
+    full, lora = ft.FullFinetuneConfig(), ft.LoraFinetuneConfig()
+    assert (full.learning_rate, full.weight_decay) == (1e-5, 0.01)
+    peft_config = lora.lora_config()
+    assert (peft_config.r, peft_config.lora_alpha, peft_config.lora_dropout, peft_config.bias) == (32, 32, 0.05, "none")
+    assert set(peft_config.target_modules) == {"q", "v"} and peft_config.task_type == "SEQ_2_SEQ_LM"
+    assert lora.learning_rate == 1e-3
+    profile = Profile(
+        name="x", summarizer="s", reward_model="r", dataset="d", device="cpu", train_batch_size=5,
+        full_ft_lr=2e-4, full_ft_epochs=3.0, lora_lr=5e-3, lora_epochs=2.0, lora_r=8, train_examples=100, seed=7,
+    )
+    full = ft.FullFinetuneConfig.for_profile(profile, output_dir="elsewhere")
+    assert (full.learning_rate, full.num_train_epochs, full.per_device_train_batch_size) == (2e-4, 3.0, 5)
+    assert (full.train_examples, full.seed, full.use_cpu, full.output_dir) == (100, 7, True, "elsewhere")
+    lora = ft.LoraFinetuneConfig.for_profile(profile)
+    assert (lora.learning_rate, lora.num_train_epochs, lora.r, lora.lora_alpha) == (5e-3, 2.0, 8, 8)
+
+
+def test_flan_t5_base_course_lora_has_exactly_3538944_trainable_parameters():
+    with torch.device("meta"):  # the real shape without allocating 900 MB of weights
+        model = T5ForConditionalGeneration(flan_t5_base_config())
+        peft_model = ft.add_lora(model, ft.LoraFinetuneConfig())
+    counts = count_parameters(peft_model)
+    assert counts["trainable"] == 3_538_944 == 72 * 32 * (768 + 768)
+    assert counts["total"] == count_parameters(model)["total"] + 3_538_944
+    assert counts["percent"] < 2.0
+    assert count_parameters(model)["trainable"] == count_parameters(model)["total"], "the input model is not frozen"
+
+
+# ---- training, saving, loading ------------------------------------------------------------------
+
+
+def test_full_finetune_trains_a_copy_and_round_trips(data, tokenizer, base_model, tmp_path):
+    before = ft.weights_hash(base_model)
+    result = ft.full_finetune(base_model, tokenizer, data, _full_config(tmp_path))
+    assert ft.weights_hash(base_model) == before, "full_finetune modified the model it was given"
+    assert ft.weights_hash(result.model) != before
+    assert result.global_step == 12 and result.cost.steps == 12
+    assert result.params["trainable"] == result.params["total"] == count_parameters(base_model)["total"]
+    losses = [entry["loss"] for entry in result.loss_history]
+    assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3]), f"loss did not fall: {losses}"
+    assert result.cost.seconds > 0 and result.cost.peak_memory_mb >= 0 and result.cost.memory_method
+    model_bytes = sum(p.numel() * 4 for p in base_model.state_dict().values())
+    assert result.cost.saved_mb * 2**20 >= 0.9 * model_bytes
+    reloaded = ft.load_full_checkpoint(result.saved_to, device="cpu")
+    dialogues = list(data["dialogue"][:6])
+    assert _summaries(reloaded, tokenizer, dialogues) == _summaries(result.model, tokenizer, dialogues)
+    loaded = ft.load_result("full", result.saved_to, base_model, tokenizer)
+    assert loaded.loss_history == result.loss_history and loaded.global_step == 12
+    assert loaded.cost.saved_mb == result.cost.saved_mb and loaded.cost.seconds == 0.0
+    assert ft.weights_hash(loaded.model) == ft.weights_hash(result.model)
+
+
+def test_lora_trains_only_adapters_and_round_trips(data, tokenizer, base_model, tmp_path):
+    before = ft.weights_hash(base_model)
+    result = ft.lora_finetune(base_model, tokenizer, data, _lora_config(tmp_path))
+    assert ft.weights_hash(base_model) == before, "lora_finetune modified the model it was given"
+    expected = 2 * 3 * 2 * 4 * (32 + 32)  # (enc self + dec self + dec cross) x 2 layers, q and v, r=4
+    assert result.params["trainable"] == expected
+    assert result.params["total"] == count_parameters(base_model)["total"] + expected
+    losses = [entry["loss"] for entry in result.loss_history]
+    assert sum(losses[-3:]) < sum(losses[:3]), f"loss did not fall: {losses}"
+    assert 0 < result.cost.saved_mb * 2**20 < 1.2 * expected * 4 + 4096, "only the adapter should be saved"
+    assert not (result.saved_to / "model.safetensors").exists()
+
+    dialogues = list(data["dialogue"][:6])
+    trained = _summaries(result.model, tokenizer, dialogues)
+    assert trained != _summaries(base_model, tokenizer, dialogues), "the adapter changed nothing"
+    reloaded = ft.load_adapter(base_model, result.saved_to)
+    assert _summaries(reloaded, tokenizer, dialogues) == trained
+    assert not reloaded.training and not any(p.requires_grad for p in reloaded.parameters())
+    loaded = ft.load_result("lora", result.saved_to, base_model, tokenizer)
+    assert loaded.params == result.params and loaded.loss_history == result.loss_history
+    assert ft.weights_hash(base_model) == before, "load_adapter modified the base model"
+
+    merged = ft.merge_adapter(result.model)
+    assert count_parameters(merged)["total"] == count_parameters(base_model)["total"]
+    assert _summaries(merged, tokenizer, dialogues) == trained
+    path = ft.save_merged(result.model, tmp_path / "merged", tokenizer)
+    assert _summaries(ft.load_full_checkpoint(path, device="cpu"), tokenizer, dialogues) == trained
+    assert _summaries(result.model, tokenizer, dialogues) == trained, "merging modified the adapter model"
+
+
+class _CountSteps(TrainerCallback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
+
+
+class _StopAfter(TrainerCallback):
+    """Simulates an interruption: training stops after ``steps`` optimizer steps."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.steps:
+            control.should_training_stop = True
+        return control
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_resume_after_interruption_loses_no_steps(method, data, tokenizer, base_model, tmp_path):
+    train, make = (ft.full_finetune, _full_config) if method == "full" else (ft.lora_finetune, _lora_config)
+    reference = train(base_model, tokenizer, data, make(tmp_path / "straight", max_steps=10, save_steps=4))
+    config = make(tmp_path / "interrupted", max_steps=10, save_steps=4)
+    # Stopped at step 7: the last checkpoint is step 4, so steps 5-7 are lost and must be redone.
+    stopped = train(base_model, tokenizer, data, config, callbacks=[_StopAfter(7)])
+    assert stopped.global_step == 7
+    config.resume_from_checkpoint = True
+    counter = _CountSteps()
+    resumed = train(base_model, tokenizer, data, config, callbacks=[counter])
+    assert counter.steps == 6, "resuming should redo steps 5-10 only, not start over"
+    assert resumed.global_step == reference.global_step == 10
+    assert [e["step"] for e in resumed.loss_history] == list(range(1, 11))
+    ref_state, res_state = reference.model.state_dict(), resumed.model.state_dict()
+    assert ref_state.keys() == res_state.keys()
+    for name in ref_state:
+        assert torch.allclose(ref_state[name], res_state[name], atol=1e-6), f"{name} differs after resuming"
+    assert ft.weights_hash(resumed.model) != ft.weights_hash(stopped.model)
+
+
+def test_exact_match_ignores_case_punctuation_and_spaces():
+    assert ft.exact_match(["Job  interview.", "shopping", "a meal"], ["job interview", "Shopping!", "meal"]) == 2 / 3
+    with pytest.raises(ft.FinetuneError, match="pair up"):
+        ft.exact_match(["a"], ["a", "b"])
+
+
+def test_peak_memory_sees_an_allocation():
+    with ft.PeakMemory("cpu") as memory:
+        block = torch.ones(48 * 2**20 // 4)  # 48 MiB, touched
+        del block
+    assert 40 <= memory.peak_mb <= 200, f"measured {memory.peak_mb:.1f} MiB with {memory.method}"
+
+
+# ---- figures ------------------------------------------------------------------------------------
+
+
+def _bar_heights(ax) -> list[float]:
+    return [round(patch.get_height(), 6) for patch in ax.patches]
+
+
+def test_plots_draw_the_numbers_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from genai_course.plots import finetuning as plots
+
+    rouge = {
+        "original": {"rouge1": 0.2, "rouge2": 0.05, "rougeL": 0.18, "rougeLsum": 0.19},
+        "full": {"rouge1": 0.6, "rouge2": 0.3, "rougeL": 0.5, "rougeLsum": 0.55},
+        "lora": {"rouge1": 0.58, "rouge2": 0.28, "rougeL": 0.49, "rougeLsum": 0.53},
+    }
+    fig = plots.plot_rouge_comparison(rouge)
+    # bars are drawn model by model: original's four, then full's, then LoRA's
+    assert _bar_heights(fig.axes[0]) == [v for row in rouge.values() for v in row.values()]
+    with pytest.raises(ValueError, match="lacks"):
+        plots.plot_rouge_comparison({"full": {"rouge1": 0.5}})
+
+    cost = {"full": {"seconds": 30.0, "peak_memory_mb": 400.0, "saved_mb": 6.0},
+            "lora": {"seconds": 20.0, "peak_memory_mb": 100.0, "saved_mb": 0.5}}
+    params = {"full": {"trainable": 1_500_000, "total": 1_500_000, "percent": 100.0},
+              "lora": {"trainable": 60_000, "total": 1_560_000, "percent": 3.8}}
+    fig = plots.plot_cost(cost, params)
+    assert [_bar_heights(ax) for ax in fig.axes] == [[30.0, 20.0], [400.0, 100.0], [1_500_000, 60_000], [6.0, 0.5]]
+    assert "(4.0x)" in fig.axes[1].get_title()
+
+    history = [{"step": s, "epoch": s / 10, "loss": 3.0 / s} for s in range(1, 11)]
+    fig = plots.plot_loss_curves({"full": history, "lora": history[:5]})
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and list(lines[1].get_ydata()) == [e["loss"] for e in history[:5]]
+
+    fig = plots.plot_forgetting({"task": "topic", "metric": "exact match", "original": 0.8, "full": 0.1, "lora": 0.7})
+    assert _bar_heights(fig.axes[0]) == [0.8, 0.1, 0.7]
+    plt.close("all")
