@@ -1,0 +1,446 @@
+"""PPO for an encoder-decoder policy with a LoRA adapter: the RLHF loop of Lab 3, in one file.
+
+One PPO step:
+
+1. **Rollout** - sample a response for each query with batched generation.
+2. **Score** - the reward function rates each response (Lab 3: the ``nothate`` logit).
+3. **Evaluate** - log-probabilities of every response token under the policy (the first generated
+   token included) and under the reference, which is the *same* model with its adapter disabled;
+   values from the value head.
+4. **Credit** - per-token reward ``-beta * (logp - ref_logp)`` plus the score on the last token; GAE
+   turns rewards and values into advantages (whitened) and returns.
+5. **Update** - a few epochs of minibatch gradient steps on the clipped policy loss plus
+   ``vf_coef`` times the clipped value loss; then the adaptive controller moves ``beta`` towards the
+   KL target.
+
+The KL term is what keeps the policy a summarizer: without it, the cheapest way to a high reward is
+to stop summarizing (say something bland and polite whatever the dialogue). trl dropped its PPO and
+its encoder-decoder support, so this is ours; see :mod:`genai_course.rlhf.core` for the arithmetic.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from accelerate import Accelerator
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from tqdm.auto import tqdm
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from genai_course.generation import generate_ids
+from genai_course.rlhf import core
+from genai_course.rlhf.value_head import ValueHead
+
+RewardFn = Callable[[list[str], list[str]], "torch.Tensor | Sequence[float]"]
+
+
+class PPOTrainingError(RuntimeError):
+    """PPO stopped because continuing would only produce garbage (NaN/inf, runaway KL)."""
+
+
+@dataclass
+class PPOConfig:
+    """Settings of :class:`Seq2SeqPPOTrainer`.
+
+    The PPO defaults are the legacy trl ``PPOConfig`` values the course relied on: ``gamma`` 1 (no
+    discounting inside a short response), ``lam`` 0.95 (GAE's bias/variance trade-off), ``cliprange``
+    and ``cliprange_value`` 0.2 (the trust region of policy and critic), ``vf_coef`` 0.1 (the
+    critic's weight in the shared loss) and the adaptive KL controller (``init_kl_coef`` 0.2,
+    ``target`` 6 nats, ``horizon`` 10,000 samples). Batch sizes, epochs and learning rate are the
+    course's Lab 3 values (``learning_rate`` 1.41e-5, ``batch_size`` 16, ``mini_batch_size`` 4,
+    ``ppo_epochs`` 1); profiles override them. Sampling is pure (``top_k`` 0, ``top_p`` 1): PPO needs
+    the responses to come from the policy whose log-probabilities it computes.
+    """
+
+    # optimisation
+    learning_rate: float = 1.41e-5
+    batch_size: int = 16  # rollouts per PPO step
+    mini_batch_size: int = 4  # rollouts per gradient step
+    ppo_epochs: int = 1  # passes over each batch
+    max_grad_norm: float | None = None  # legacy default: no clipping
+    # PPO (legacy trl defaults)
+    gamma: float = 1.0
+    lam: float = 0.95
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    adap_kl_ctrl: bool = True
+    init_kl_coef: float = 0.2
+    target: float = 6.0  # nats of KL per response the adaptive controller aims for
+    horizon: int = 10_000  # samples over which the controller closes the gap
+    # guards
+    max_kl: float | None = 50.0  # stop when the mean KL per response exceeds this (runaway policy)
+    # sampling rollouts
+    max_new_tokens: int = 50
+    min_new_tokens: int = 0
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    generation_batch_size: int = 64  # 1 reproduces the course's one-prompt-at-a-time rollouts
+    forward_batch_size: int = 32  # rollouts per no-grad scoring pass
+    # the fresh LoRA adapter put on a plain model
+    lora_r: int = 32
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] = ("q", "v")
+    value_head_dropout: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("learning_rate", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens",
+                    "generation_batch_size", "forward_batch_size", "horizon", "target", "temperature")
+        bad = [f"{name}={getattr(self, name)}" for name in positive if not getattr(self, name) > 0]
+        if bad:
+            raise ValueError(f"PPOConfig values must be > 0: {', '.join(bad)}.")
+        if self.mini_batch_size > self.batch_size:
+            raise ValueError(
+                f"mini_batch_size ({self.mini_batch_size}) cannot exceed batch_size ({self.batch_size})."
+            )
+        if not 0 <= self.lam <= 1 or not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma and lam must be in [0, 1], got gamma={self.gamma}, lam={self.lam}.")
+        if self.init_kl_coef < 0:
+            raise ValueError(f"init_kl_coef must be >= 0, got {self.init_kl_coef}.")
+
+    @classmethod
+    def from_profile(cls, profile, **overrides) -> PPOConfig:
+        """The PPO budgets of a :class:`~genai_course.profiles.Profile` (steps are passed to ``train``)."""
+        values = dict(
+            learning_rate=profile.ppo_lr,
+            batch_size=profile.ppo_batch_size,
+            mini_batch_size=profile.ppo_mini_batch_size,
+            ppo_epochs=profile.ppo_epochs,
+            max_new_tokens=profile.max_new_tokens,
+            generation_batch_size=max(profile.eval_batch_size, 1),
+            seed=profile.seed,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def add_fresh_adapter(model: PreTrainedModel, config: PPOConfig) -> PeftModel:
+    """A copy of ``model`` with a new, zero-effect LoRA adapter (``B = 0``): ``model`` is untouched.
+
+    peft injects adapter layers into the model it wraps, so wrapping the caller's model directly
+    would change it under their feet (the course's Lab 2 bug); the copy costs memory once.
+    """
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_target_modules),
+        bias="none",
+    )
+    return get_peft_model(copy.deepcopy(model), lora)
+
+
+@dataclass
+class Batch:
+    """One step's rollouts as padded tensors on the policy's device."""
+
+    queries: list[str]
+    responses: list[str]
+    input_ids: torch.Tensor  # [B, S] encoder input, right-padded
+    attention_mask: torch.Tensor  # [B, S]
+    response_ids: torch.Tensor  # [B, T] right-padded with pad_token_id
+    mask: torch.Tensor  # [B, T] float, 1 on real response tokens (EOS included)
+    scores: torch.Tensor  # [B]
+
+    def select(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder inputs, responses and mask of ``rows``, with columns that are padding for all cut off."""
+        mask = self.mask[rows]
+        width = int(mask.sum(dim=1).max())
+        attention = self.attention_mask[rows]
+        source_width = int(attention.sum(dim=1).max())
+        return (
+            self.input_ids[rows, :source_width],
+            attention[:, :source_width],
+            self.response_ids[rows, :width],
+            mask[:, :width],
+        )
+
+
+class Seq2SeqPPOTrainer:
+    """PPO on an encoder-decoder ``model`` with a LoRA adapter; the reference is the adapter disabled.
+
+    ``model``: a plain seq2seq model gets a fresh adapter on a copy (:func:`add_fresh_adapter`), so
+    the caller's model is never modified; a :class:`~peft.PeftModel` is trained in place (its active
+    adapter). ``reward_fn(queries, responses)`` returns one score per decoded response.
+    ``history`` collects the per-step logs.
+    """
+
+    def __init__(
+        self,
+        config: PPOConfig,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        reward_fn: RewardFn,
+        *,
+        value_head: ValueHead | None = None,
+        accelerator: Accelerator | None = None,
+    ) -> None:
+        self.config, self.model, self.tokenizer, self.reward_fn = config, model, tokenizer, reward_fn
+        self.value_head, self.accelerator = value_head, accelerator
+        self.history: list[dict] = []
+        torch.manual_seed(self.config.seed)
+        if not getattr(self.model.config, "is_encoder_decoder", False):
+            raise TypeError(
+                f"Seq2SeqPPOTrainer needs an encoder-decoder model (T5, BART); got {type(self.model).__name__}. "
+                "For decoder-only models use trl's GRPOTrainer or RLOOTrainer."
+            )
+        policy = self.model if isinstance(self.model, PeftModel) else add_fresh_adapter(self.model, self.config)
+        value_head = self.value_head or ValueHead.for_model(policy, self.config.value_head_dropout)
+        device = next(policy.parameters()).device
+        self.accelerator = self.accelerator or Accelerator(cpu=device.type == "cpu")
+        trainable = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
+        optimizer = torch.optim.Adam(trainable, lr=self.config.learning_rate)
+        self.policy, self.value_head, self.optimizer = self.accelerator.prepare(policy, value_head, optimizer)
+        # Dropout stays off in the policy: log-probs must be the same function when sampling, when
+        # scoring and when updating, or the PPO ratio would not start at 1 and KL would not start at 0.
+        self.policy.eval()
+        self.kl_ctl = (
+            core.AdaptiveKLController(self.config.init_kl_coef, self.config.target, self.config.horizon)
+            if self.config.adap_kl_ctrl
+            else core.FixedKLController(self.config.init_kl_coef)
+        )
+        self._rng = random.Random(self.config.seed)
+        self._generator = torch.Generator().manual_seed(self.config.seed)
+
+    # --- the pieces of one step ----------------------------------------------------------------
+
+    @property
+    def unwrapped_policy(self) -> PeftModel:
+        """The PeftModel itself (``accelerate`` may wrap it for distributed training)."""
+        return self.accelerator.unwrap_model(self.policy)
+
+    def generation_config(self) -> GenerationConfig:
+        """Pure sampling from the policy, based on the model's own generation settings (token ids)."""
+        config = copy.deepcopy(self.unwrapped_policy.generation_config)
+        config.update(
+            do_sample=True,
+            top_k=self.config.top_k,
+            top_p=self.config.top_p,
+            temperature=self.config.temperature,
+            max_new_tokens=self.config.max_new_tokens,
+            min_new_tokens=self.config.min_new_tokens,
+            num_beams=1,
+        )
+        config.max_length = None  # max_new_tokens decides
+        return config
+
+    def rollout(self, queries: Sequence[str], *, seed: int | None = None) -> Batch:
+        """Sample one response per query (batched) and score it with ``reward_fn``."""
+        queries = list(queries)
+        ids = generate_ids(
+            self.unwrapped_policy,
+            self.tokenizer,
+            queries,
+            self.generation_config(),
+            batch_size=self.config.generation_batch_size,
+            progress=False,
+            seed=seed,
+        )
+        ids = self._restore_sampled_padding(ids)
+        responses = [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
+        scores = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).flatten().cpu()
+        if len(scores) != len(queries):
+            raise ValueError(f"reward_fn returned {len(scores)} scores for {len(queries)} responses.")
+        _check_finite("reward scores", scores, hint="check the reward function's outputs")
+        device = self.accelerator.device
+        pad = self.tokenizer.pad_token_id
+        encoded = self.tokenizer(queries, return_tensors="pt", padding=True).to(device)
+        return Batch(
+            queries=queries,
+            responses=responses,
+            input_ids=encoded["input_ids"],
+            attention_mask=encoded["attention_mask"],
+            response_ids=core.pad(ids, padding_value=pad).to(device),
+            mask=core.lengths_mask([len(row) for row in ids]).to(device),
+            scores=scores.to(device),
+        )
+
+    def _restore_sampled_padding(self, ids: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Give back the pad tokens that ``generate_ids`` trimmed from responses without an EOS.
+
+        A response without EOS ran to ``max_new_tokens``, so every one of its positions was sampled,
+        trailing pad tokens included (a policy may sample the pad token; it decodes to nothing). PPO
+        must score exactly the sampled tokens, and an empty response would have no token to carry
+        its score.
+        """
+        eos, pad, width = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id, self.config.max_new_tokens
+        restored = []
+        for row in ids:
+            if (len(row) and int(row[-1]) == eos) or len(row) >= width or pad is None:
+                restored.append(row)
+            else:
+                restored.append(torch.cat([row, torch.full((width - len(row),), pad, dtype=row.dtype)]))
+        return restored
+
+    def forward(
+        self, model, input_ids, attention_mask, response_ids, mask, *, values: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Per-token log-probs and entropies of ``response_ids`` (and values) under ``model``.
+
+        The decoder reads the start token followed by the response shifted right, so position ``t``
+        predicts response token ``t``: the first generated token gets a log-prob too.
+        """
+        start = self.unwrapped_policy.config.decoder_start_token_id
+        start_column = torch.full_like(response_ids[:, :1], start)
+        decoder_input_ids = torch.cat([start_column, response_ids[:, :-1]], dim=1)
+        output = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=mask.long(),
+            output_hidden_states=values,
+        )
+        logits = output.logits.float()
+        logprobs = core.selective_log_softmax(logits, response_ids) * mask
+        entropy = core.entropy_from_logits(logits) * mask
+        value = self.value_head(output.decoder_hidden_states[-1]) * mask if values else None
+        return logprobs, entropy, value
+
+    @torch.no_grad()
+    def evaluate(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Log-probs, entropies and values at sampling time, and the reference's log-probs."""
+        self.value_head.eval()
+        parts: dict[str, list[torch.Tensor]] = {"logprobs": [], "entropy": [], "values": [], "ref_logprobs": []}
+        width = batch.mask.shape[1]
+        for rows in torch.arange(len(batch.queries)).split(self.config.forward_batch_size):
+            inputs = batch.select(rows)
+            logprobs, entropy, values = self.forward(self.policy, *inputs)
+            with self.unwrapped_policy.disable_adapter():
+                ref_logprobs, _, _ = self.forward(self.policy, *inputs, values=False)
+            for name, tensor in zip(parts, (logprobs, entropy, values, ref_logprobs)):
+                parts[name].append(_pad_columns(tensor, width))
+        return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+    def optimize(self, batch: Batch, old: dict[str, torch.Tensor], advantages, returns) -> dict[str, float]:
+        """``ppo_epochs`` passes of minibatch updates on the clipped losses; mean stats over them."""
+        self.value_head.train()  # its dropout regularizes the critic, as in the course
+        sums: dict[str, float] = {}
+        updates = 0
+        for _ in range(self.config.ppo_epochs):
+            order = torch.randperm(len(batch.queries), generator=self._generator)
+            for rows in order.split(self.config.mini_batch_size):
+                input_ids, attention_mask, response_ids, mask = batch.select(rows)
+                width = mask.shape[1]
+                logprobs, _, values = self.forward(self.policy, input_ids, attention_mask, response_ids, mask)
+                pg_loss, pg_stats = core.policy_loss(
+                    logprobs, old["logprobs"][rows, :width], advantages[rows, :width], mask, self.config.cliprange
+                )
+                vf_loss, vf_stats = core.value_loss(
+                    values, old["values"][rows, :width], returns[rows, :width], mask, self.config.cliprange_value
+                )
+                loss = pg_loss + self.config.vf_coef * vf_loss
+                _check_finite("PPO loss", loss, step=len(self.history) + 1)
+                self.optimizer.zero_grad()
+                self.accelerator.backward(loss)
+                if self.config.max_grad_norm is not None:
+                    self.accelerator.clip_grad_norm_(self._trainable(), self.config.max_grad_norm)
+                self.optimizer.step()
+                stats = {"policy_loss": pg_loss.detach(), "value_loss": vf_loss.detach(), **pg_stats, **vf_stats}
+                for name, value in stats.items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+                updates += 1
+        self.value_head.eval()
+        return {name: total / updates for name, total in sums.items()}
+
+    def _trainable(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    # --- steps and training ----------------------------------------------------------------------
+
+    def step(self, queries: Sequence[str]) -> dict[str, float]:
+        """One PPO step on ``queries`` (one rollout each); returns and records its log."""
+        started = time.perf_counter()
+        number = len(self.history) + 1
+        batch = self.rollout(queries, seed=self.config.seed + number)
+        old = self.evaluate(batch)
+        for name in ("logprobs", "ref_logprobs", "values"):
+            _check_finite(name, old[name], step=number)
+        kl_coef = self.kl_ctl.value
+        rewards, kl = core.kl_penalty_rewards(batch.scores, old["logprobs"], old["ref_logprobs"], batch.mask, kl_coef)
+        mean_kl = float(kl.sum(dim=1).mean())
+        if self.config.max_kl is not None and mean_kl > self.config.max_kl:
+            raise PPOTrainingError(
+                f"PPO step {number}: the policy is {mean_kl:.1f} nats per response away from the reference, "
+                f"above max_kl={self.config.max_kl}. It is running away (reward hacking, or a learning rate "
+                "too high): lower learning_rate, raise init_kl_coef or lower target, and start again."
+            )
+        advantages, returns = core.gae(rewards, old["values"], batch.mask, self.config.gamma, self.config.lam)
+        advantages = core.whiten(advantages, batch.mask)
+        train_stats = self.optimize(batch, old, advantages, returns)
+        self.kl_ctl.update(mean_kl, len(batch.queries))
+        seconds = time.perf_counter() - started
+        stats = {
+            "step": number,
+            "reward_mean": float(batch.scores.mean()),
+            "reward_std": float(batch.scores.std()) if len(batch.scores) > 1 else 0.0,
+            "kl": mean_kl,
+            "kl_coef": kl_coef,
+            "non_score_reward": float((rewards.sum(dim=1) - batch.scores).mean()),
+            "returns_mean": float(core.masked_mean(returns, batch.mask)),
+            "values_mean": float(core.masked_mean(old["values"], batch.mask)),
+            "entropy": float(core.masked_mean(old["entropy"], batch.mask)),
+            "response_length": float(batch.mask.sum(dim=1).mean()),
+            **train_stats,
+            "seconds": seconds,
+            "samples_per_second": len(batch.queries) / seconds,
+        }
+        self.history.append(stats)
+        return stats
+
+    def train(
+        self,
+        queries: Sequence[str],
+        steps: int,
+        *,
+        progress: bool = True,
+        callback: Callable[[dict], None] | None = None,
+    ) -> list[dict]:
+        """``steps`` PPO steps, each on ``batch_size`` queries drawn without replacement (reshuffled
+        when used up), with a live progress bar; returns ``history``."""
+        queries = list(queries)
+        if len(queries) < self.config.batch_size:
+            raise ValueError(
+                f"Need at least batch_size={self.config.batch_size} queries to train on, got {len(queries)}."
+            )
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}.")
+        pool: list[str] = []
+        bar = tqdm(range(steps), desc="PPO", disable=not progress)
+        for _ in bar:
+            if len(pool) < self.config.batch_size:
+                pool = queries[:]
+                self._rng.shuffle(pool)
+            batch, pool = pool[: self.config.batch_size], pool[self.config.batch_size :]
+            stats = self.step(batch)
+            bar.set_postfix(reward=f"{stats['reward_mean']:.2f}", kl=f"{stats['kl']:.2f}",
+                            kl_coef=f"{stats['kl_coef']:.3f}", refresh=False)
+            if callback is not None:
+                callback(stats)
+        return self.history
+
+    def config_dict(self) -> dict:
+        """The settings as a plain dict, for logs and recorded results."""
+        return asdict(self.config)
+
+
+def _pad_columns(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    """Right-pad ``[rows, t]`` with zeros to ``[rows, width]`` (minibatches are trimmed to their own width)."""
+    return torch.nn.functional.pad(tensor, (0, width - tensor.shape[1]))
+
+
+def _check_finite(what: str, tensor: torch.Tensor, *, step: int | None = None, hint: str | None = None) -> None:
+    if not torch.isfinite(tensor).all():
+        where = f"PPO step {step}: " if step is not None else ""
+        hint = hint or "lower the learning rate, set max_grad_norm (e.g. 1.0), or check the reward function"
+        raise PPOTrainingError(f"{where}the {what} contain NaN or inf; stopping. To fix it: {hint}.")
+
+
