@@ -1,0 +1,377 @@
+"""Running the labs headless: ``genai-course run {lab1,lab2,lab3,all} [--profile P] [--out DIR]``.
+
+The committed notebooks are executed top to bottom with ``nbclient`` in a fresh kernel, the profile
+passed through ``$GENAI_COURSE_PROFILE``. For each lab the executed notebook, its recorded results
+(``results.json``) and its figures (PNG) are written under ``runs/<lab>/``, and ``runs/report.md``
+sums everything up. A failing cell stops that lab, names the cell and the error, and still writes the
+partially executed notebook so it can be inspected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from genai_course.profiles import PROFILE_ENV, PROFILE_NAMES
+from genai_course.results import LAB_NAMES, LABS, find_records
+
+DEFAULT_OUT = "runs"
+DEFAULT_CELL_TIMEOUT = 3600  # seconds; training cells on CPU take minutes, a hung cell should not take hours
+REPO_URL = "https://github.com/genai-course/genai-course"
+
+
+class CourseFilesNotFound(FileNotFoundError):
+    """The notebooks/ or labs/ folder of the course could not be found."""
+
+
+def find_course_folder(name: str, override: str | Path | None = None) -> Path:
+    """The course checkout's ``name`` folder (``notebooks`` or ``labs``).
+
+    Looked up, in order: ``override``; next to the package source (an editable install or a checkout);
+    the current directory. Notebooks and rubrics are not part of an installed wheel, hence the search.
+    """
+    if override is not None:
+        folder = Path(override).expanduser()
+        if not folder.is_dir():
+            raise CourseFilesNotFound(f"{folder} is not a folder (given for the course's {name}/).")
+        return folder
+    candidates = [Path(__file__).resolve().parents[2] / name, Path.cwd() / name]
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    looked = ", ".join(str(c) for c in candidates)
+    raise CourseFilesNotFound(
+        f"Could not find the course's {name}/ folder (looked in {looked}). They ship with the repository, "
+        f"not the installed package: run from a clone of {REPO_URL}, or pass --{name} DIR."
+    )
+
+
+def notebook_path(lab: str, notebooks_dir: Path) -> Path:
+    """``notebooks/<lab folder name>.ipynb``; a clear error when it is missing."""
+    path = notebooks_dir / f"{LAB_NAMES[lab]}.ipynb"
+    if not path.is_file():
+        raise CourseFilesNotFound(f"The {lab} notebook {path} does not exist (is --notebooks the right folder?).")
+    return path
+
+
+@dataclass
+class LabRun:
+    """What running one lab produced."""
+
+    lab: str
+    notebook: Path
+    seconds: float = 0.0
+    error: str | None = None
+    record: dict | None = None
+    figures: list[Path] = field(default_factory=list)
+    rubric: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _first_line(cell: Any) -> str:
+    for line in str(cell.get("source", "")).splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= 70 else line[:69] + "…"
+    return ""
+
+
+def _executes(cell: Any) -> bool:
+    return cell.cell_type == "code" and bool(str(cell.source).strip())
+
+
+def execute_notebook(
+    source: Path,
+    target: Path,
+    *,
+    profile: str,
+    timeout: int | None,
+    kernel_name: str,
+    label: str,
+    progress: bool = True,
+) -> tuple[Any, str | None]:
+    """Execute ``source`` into ``target`` (written even when a cell fails).
+
+    Returns the executed notebook (outputs in the order the kernel produced them, unlike the sorted
+    keys of the saved file) and the failure message or None. The kernel runs in ``target``'s folder,
+    so whatever the notebook writes lands next to it.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from tqdm.auto import tqdm
+
+    notebook = nbformat.read(source, as_version=4)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(target.parent)}}
+    )
+    current = {"index": -1}
+    bar = tqdm(total=sum(map(_executes, notebook.cells)), desc=label, unit="cell", disable=not progress)
+
+    def on_start(cell: Any, cell_index: int) -> None:
+        current["index"] = cell_index
+        if _executes(cell):
+            bar.set_postfix_str(f"cell {cell_index}: {_first_line(cell)[:40]}", refresh=True)
+
+    client.on_cell_start = on_start
+    client.on_cell_executed = lambda cell, cell_index, execute_reply: bar.update()
+    env = dict(os.environ, **{PROFILE_ENV: profile})
+    failure = None
+    try:
+        client.execute(env=env)
+    except CellExecutionError as error:
+        failure = f"{error.ename}: {error.evalue}"
+    except Exception as error:  # a dead kernel, a timeout, a kernel that cannot start
+        failure = f"{type(error).__name__}: {error}"
+    finally:
+        bar.close()
+        nbformat.write(notebook, target)
+    if failure is None:
+        return notebook, None
+    index = current["index"]
+    where = "kernel start"
+    if 0 <= index < len(notebook.cells):
+        where = f"cell {index} ({_first_line(notebook.cells[index])})"
+    return notebook, f"{label} failed at {where}: {failure.strip()}"
+
+
+def extract_figures(notebook: Any, folder: Path) -> list[Path]:
+    """Write every PNG in the outputs to ``folder/cell<NN>-<k>.png``, in order."""
+    figures = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        k = 0
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            png = (output.get("data") or {}).get("image/png")
+            if isinstance(png, str):
+                k += 1
+                path = folder / f"cell{index:02d}-{k}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(base64.b64decode(png))
+                figures.append(path)
+    return figures
+
+
+def _rubric_summary(lab: str, executed: Path) -> str:
+    """The grader's verdict on our own run (skipped quietly when no rubric is around)."""
+    from genai_course import grading
+
+    try:
+        rubric = grading.Rubric.load(grading.find_rubric(lab))
+    except (CourseFilesNotFound, grading.RubricError) as error:
+        return f"not checked ({error})"
+    report = grading.grade_notebook(executed, rubric)
+    summary = f"{report.verdict} ({report.rules_passed}/{report.rules_total} thresholds)"
+    return summary + ("".join(f"\n  - {reason}" for reason in report.reasons) if report.reasons else "")
+
+
+def run_lab(
+    lab: str,
+    *,
+    notebooks_dir: Path,
+    out_dir: Path,
+    profile: str = "auto",
+    timeout: int | None = DEFAULT_CELL_TIMEOUT,
+    kernel_name: str = "python3",
+    progress: bool = True,
+    check_rubric: bool = True,
+) -> LabRun:
+    """Execute one lab's notebook and collect its results and figures under ``out_dir/<lab>/``."""
+    source = notebook_path(lab, notebooks_dir)
+    folder = out_dir / lab
+    run = LabRun(lab=lab, notebook=folder / source.name)
+    start = time.perf_counter()
+    executed, run.error = execute_notebook(
+        source, run.notebook, profile=profile, timeout=timeout, kernel_name=kernel_name, label=lab, progress=progress
+    )
+    run.seconds = time.perf_counter() - start
+    run.figures = extract_figures(executed, folder / "figures")
+    records = [r.payload for r in find_records(executed) if r.lab == lab and isinstance(r.payload, dict)]
+    results_file = folder / "results.json"
+    if records:
+        run.record = records[-1]
+        results_file.write_text(json.dumps(run.record, indent=2) + "\n", encoding="utf-8")
+    else:
+        results_file.unlink(missing_ok=True)  # never leave an older run's results looking current
+        if run.ok:
+            run.error = f"{lab} ran but recorded no results (the notebook never called record_results('{lab}', ...))"
+    if run.ok and check_rubric:
+        run.rubric = _rubric_summary(lab, run.notebook)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------
+# The summary report
+# ---------------------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _flatten(value: Any, prefix: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(value, list) and not all(_is_scalar(v) for v in value):
+        return [item for i, v in enumerate(value) for item in _flatten(v, f"{prefix}.{i}")]
+    return [(prefix, value)]
+
+
+def results_tables(results: dict) -> str:
+    """Markdown tables for a results dict: scalars in one table, a table of tables as a matrix
+    (e.g. ROUGE per strategy), a list of records as rows (e.g. the shots curve)."""
+    scalars = [[k, v] for k, v in results.items() if _is_scalar(v)]
+    parts = [_markdown_table(["result", "value"], scalars)] if scalars else []
+    for key, value in results.items():
+        if _is_scalar(value):
+            continue
+        rows = value.values() if isinstance(value, dict) else value
+        if rows and all(isinstance(r, dict) and all(_is_scalar(x) for x in r.values()) for r in rows):
+            columns = list(dict.fromkeys(c for r in rows for c in r))
+            if isinstance(value, dict):
+                body = [[name, *(r.get(c, "") for c in columns)] for name, r in value.items()]
+                parts.append(f"**{key}**\n\n" + _markdown_table([key, *columns], body))
+            else:
+                body = [[r.get(c, "") for c in columns] for r in rows]
+                parts.append(f"**{key}**\n\n" + _markdown_table(columns, body))
+        else:
+            body = [list(item) for item in _flatten(value, key)]
+            parts.append(f"**{key}**\n\n" + _markdown_table(["result", "value"], body))
+    return "\n\n".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m {rest:04.1f}s" if minutes else f"{rest:.1f}s"
+
+
+def write_report(runs: list[LabRun], out_dir: Path, *, profile: str, total_seconds: float) -> Path:
+    """``out_dir/report.md`` (status, timings, result tables, figures) and ``out_dir/summary.json``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# genai-course run",
+        "",
+        f"{stamp}; profile requested: `{profile}`; total time {_duration(total_seconds)}.",
+        "",
+        _markdown_table(
+            ["lab", "status", "profile used", "time", "notebook"],
+            [
+                [r.lab, "ok" if r.ok else "FAILED", (r.record or {}).get("profile", "-"), _duration(r.seconds),
+                 f"[{r.notebook.name}]({r.notebook.relative_to(out_dir).as_posix()})"]
+                for r in runs
+            ],
+        ),
+    ]
+    for run in runs:
+        lines += ["", f"## {run.lab}: {LAB_NAMES[run.lab]}", ""]
+        if run.error:
+            lines += [f"**Failed:** {run.error}", ""]
+        if run.rubric:
+            lines += [f"Rubric check: {run.rubric}", ""]
+        if run.record:
+            lines += [results_tables(run.record.get("results", {})), ""]
+        for figure in run.figures:
+            lines += [f"![{figure.stem}]({figure.relative_to(out_dir).as_posix()})", ""]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    summary = {
+        "profile_requested": profile,
+        "total_seconds": round(total_seconds, 2),
+        "labs": {
+            r.lab: {"ok": r.ok, "seconds": round(r.seconds, 2), "error": r.error, "notebook": str(r.notebook),
+                    "profile": (r.record or {}).get("profile")}
+            for r in runs
+        },
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``genai-course run`` to the CLI."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run lab notebooks headless and write executed copies, results and a report",
+        description=(
+            "Execute the lab notebooks headless (nbclient) with the chosen profile and write, under --out, "
+            "the executed notebooks, each lab's results.json and figures, and report.md. "
+            "Exit code 1 when a lab fails (the failing cell is named), 2 when notebooks are missing."
+        ),
+    )
+    parser.add_argument("lab", choices=[*LABS, "all"], help="which lab to run, or all three")
+    parser.add_argument(
+        "--profile", default="auto", choices=PROFILE_NAMES,
+        help="tiny (offline), full (real models) or auto (full when the Hub answers); default auto",
+    )
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="where to write (default runs/)")
+    parser.add_argument("--notebooks", metavar="DIR", help="the course's notebooks/ folder (default: the checkout's)")
+    parser.add_argument(
+        "--timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="S",
+        help=f"seconds one cell may take (default {DEFAULT_CELL_TIMEOUT}; 0: no limit)",
+    )
+    parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``run``: 0 when every lab ran and recorded results, 1 when one failed, 2 on bad usage."""
+    labs = list(LABS) if args.lab == "all" else [args.lab]
+    out_dir = Path(args.out)
+    try:
+        notebooks_dir = find_course_folder("notebooks", args.notebooks)
+        for lab in labs:
+            notebook_path(lab, notebooks_dir)
+    except CourseFilesNotFound as error:
+        print(f"genai-course run: {error}", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"[genai-course] running {', '.join(labs)} from {notebooks_dir} with profile '{args.profile}' -> {out_dir}/")
+    runs, start = [], time.perf_counter()
+    for lab in labs:
+        run = run_lab(
+            lab, notebooks_dir=notebooks_dir, out_dir=out_dir, profile=args.profile,
+            timeout=args.timeout or None, kernel_name=args.kernel,
+        )
+        runs.append(run)
+        status = "ok" if run.ok else "FAILED"
+        print(f"[genai-course] {lab}: {status} in {_duration(run.seconds)} -> {run.notebook}")
+        if run.error:
+            print(f"genai-course run: {run.error}", file=sys.stderr)
+    total = time.perf_counter() - start
+    report = write_report(runs, out_dir, profile=args.profile, total_seconds=total)
+    print()
+    for run in runs:
+        print(f"  {run.lab:5} {'ok' if run.ok else 'FAILED':6} {_duration(run.seconds):>10}")
+    print(f"  {'total':12} {_duration(total):>10}")
+    print(f"Report: {report}")
+    return 0 if all(r.ok for r in runs) else 1
