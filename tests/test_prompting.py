@@ -300,14 +300,16 @@ def test_run_strategies_argument_errors(model, tokenizer):
 def test_compare_presets_is_seeded_and_temperature_matters(model, tokenizer):
     presets = prompting.generation_presets(max_new_tokens=8)
     prompt = "#Person1#: Can you help Anna?"
-    runs = [prompting.compare_presets(model, tokenizer, prompt, presets, seed=seed) for seed in range(3)]
-    assert set(runs[0]) == set(presets)
-    assert runs[0] == prompting.compare_presets(model, tokenizer, prompt, presets, seed=0)
-    assert runs[0]["greedy"] == generate(model, tokenizer, [prompt], presets["greedy"], progress=False)[0]
-    # Greedy ignores the seed; a cold temperature stays on the greedy path; temperature 1 wanders.
-    assert len({r["greedy"] for r in runs}) == 1
-    assert all(r["temperature_0.1"] == r["greedy"] for r in runs)
-    assert len({r["temperature_1.0"] for r in runs}) > 1
+    outputs = prompting.compare_presets(model, tokenizer, prompt, presets, samples=4, seed=0)
+    assert set(outputs) == set(presets) and all(len(texts) == 4 for texts in outputs.values())
+    assert outputs == prompting.compare_presets(model, tokenizer, prompt, presets, samples=4, seed=0)
+    assert outputs["greedy"][0] == generate(model, tokenizer, [prompt], presets["greedy"], progress=False)[0]
+    # Greedy repeats itself; a cold temperature stays on the greedy path; temperature 1 wanders.
+    assert len(set(outputs["greedy"])) == 1
+    assert outputs["temperature_0.1"] == outputs["greedy"]
+    assert len(set(outputs["temperature_1.0"])) > 1
+    with pytest.raises(ValueError, match="samples"):
+        prompting.compare_presets(model, tokenizer, prompt, presets, samples=0)
 
 
 # --- plots -------------------------------------------------------------------------------------------------

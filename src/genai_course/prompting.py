@@ -435,11 +435,17 @@ def compare_presets(
     prompt: str,
     presets: Mapping[str, GenerationConfig] | None = None,
     *,
+    samples: int = 3,
     seed: int = 0,
-) -> dict[str, str]:
-    """The same prompt decoded under each preset (each sampled one seeded the same way)."""
+) -> dict[str, list[str]]:
+    """``samples`` outputs for the same prompt under each preset (sampling re-seeded per preset).
+
+    Greedy presets give ``samples`` identical copies, sampled ones show how much the draws vary.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}.")
     presets = presets or generation_presets()
     return {
-        name: generate(model, tokenizer, [prompt], config, progress=False, seed=seed)[0]
+        name: generate(model, tokenizer, [prompt] * samples, config, batch_size=samples, progress=False, seed=seed)
         for name, config in presets.items()
     }

@@ -70,6 +70,7 @@ def plot_shots_curve(
     left.set_xlabel("shots in the prompt")
     left.set_ylabel("F-measure")
     left.set_xticks(shots)
+    left.set_ylim(0, min(1.0, max(max(p["rouge1"], p["rougeL"]) for p in curve) * 1.15 + 0.02))
     left.set_title("ROUGE (hollow: shots dropped to fit)")
     left.legend()
     tokens = [p["prompt_tokens_max"] for p in curve]
