@@ -8,7 +8,7 @@ so that memory one run freed cannot hide the other's allocations; see ``genai_co
 peak memory is measured (memory added above the level at the start of training: RSS high-water mark on
 the CPU, ``max_memory_allocated`` on a GPU).
 
-    python benchmarks/bench_finetune.py            # 6 steps, batch 4, 64+16 tokens (a few minutes, 2 cores)
+    python benchmarks/bench_finetune.py            # 4 steps, batch 4, 64+16 tokens (a few minutes, 2 cores)
     python benchmarks/bench_finetune.py --quick    # 3 steps, batch 2, 32+8 tokens
 
 Writes a table to stdout and ``runs/benchmarks/finetune.json`` + ``finetune.md``.
@@ -34,7 +34,7 @@ METHODS = ("full", "lora")
 
 @dataclass
 class Settings:
-    steps: int = 6
+    steps: int = 4
     batch_size: int = 4
     input_tokens: int = 64
     target_tokens: int = 16

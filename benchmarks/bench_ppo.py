@@ -109,7 +109,9 @@ def measure(name: str, settings: Settings) -> dict:
     )
     trainer = Seq2SeqPPOTrainer(config, model, tokenizer, reward_fn)
     batch = queries[: settings.batch_size]
-    trainer.rollout(batch[:1], seed=0)  # warm-up (first-call allocations)
+    for size in (settings.batch_size, 1):  # warm-up: first-call allocations of both shapes
+        trainer.config.generation_batch_size = size
+        trainer.rollout(batch[:2], seed=0)
     rollout = {}
     for label, size in (("batched", settings.batch_size), ("one_at_a_time", 1)):
         trainer.config.generation_batch_size = size

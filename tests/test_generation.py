@@ -68,9 +68,13 @@ def one_thread():
 
 
 def one_at_a_time(model, tokenizer, prompt: str) -> torch.Tensor:
+    return one_at_a_time_with(model, tokenizer, prompt, GREEDY)
+
+
+def one_at_a_time_with(model, tokenizer, prompt: str, config: GenerationConfig) -> torch.Tensor:
     """Reference: plain model.generate on a single unpadded prompt, cut after the first EOS."""
     encoded = tokenizer([prompt], return_tensors="pt")
-    row = model.generate(**encoded, generation_config=GREEDY)[0, 1:]
+    row = model.generate(**encoded, generation_config=config)[0, 1:]
     hits = (row == tokenizer.eos_token_id).nonzero()
     return row[: int(hits[0]) + 1] if len(hits) else row
 
@@ -189,3 +193,24 @@ def test_trim_cuts_after_first_eos_and_drops_trailing_padding():
     assert _trim(torch.tensor([5, 1, 7, 1]), eos=1, pad=0).tolist() == [5, 1]
     assert _trim(torch.tensor([5, 6, 0, 0]), eos=1, pad=0).tolist() == [5, 6]
     assert _trim(torch.tensor([0, 0]), eos=1, pad=0).tolist() == []
+
+
+def test_tiny_summarizer_batched_equals_one_at_a_time():
+    """The acceptance check on the real tiny summarizer (skipped until the tiny world is built)."""
+    from genai_course.profiles import get_profile, tiny_world_dir
+
+    if not (tiny_world_dir() / "manifest.json").exists():
+        pytest.skip("the tiny world is not built yet (genai-course build-tiny)")
+    from genai_course.data import load_dialogsum
+    from genai_course.models import load_summarizer
+    from genai_course.prompting import build_prompt
+
+    profile = get_profile("tiny", verbose=False)
+    model, tiny_tokenizer = load_summarizer(profile)
+    dialogues = load_dialogsum(profile.dataset)["test"].select(range(12))["dialogue"]
+    prompts = [build_prompt(style, d) for style in ("instruction", "flan") for d in dialogues]
+    config = GenerationConfig(max_new_tokens=profile.max_new_tokens, do_sample=False)
+    batched = generate_ids(model, tiny_tokenizer, prompts, config, batch_size=16, progress=False)
+    single = [one_at_a_time_with(model, tiny_tokenizer, p, config) for p in prompts]
+    assert all(torch.equal(b, s) for b, s in zip(batched, single))
+    assert len({tuple(s.tolist()) for s in single}) > 8

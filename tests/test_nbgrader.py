@@ -77,13 +77,25 @@ def student_version(notebook):
     return student
 
 
-def exercise_cells(notebook):
-    """The notebook reduced to its setup/parameters cells and its nbgrader code cells, in order."""
-    keep = [
-        cell for cell in notebook.cells
-        if cell.cell_type == "code" and (RUN_TAGS & set(cell.metadata.get("tags", [])) or nbgrader_meta(cell))
-    ]
-    return new_notebook(cells=copy.deepcopy(keep), metadata=notebook.metadata)
+def is_run_tagged(cell) -> bool:
+    return bool(RUN_TAGS & set(cell.metadata.get("tags", [])))
+
+
+def exercise_cells(notebook) -> list:
+    """The nbgrader code cells of a notebook, in order (copies)."""
+    return [copy.deepcopy(c) for c in notebook.cells if c.cell_type == "code" and nbgrader_meta(c)]
+
+
+def exercise_run(source_nb, student_nb):
+    """One notebook to execute: the setup/parameters cells, then the student's exercise cells, then the
+    source's. One kernel serves both versions (start-up dominates the cost); the student's cells run
+    first, so nothing of the instructor's solution exists while the student's tests run."""
+    setup = [copy.deepcopy(c) for c in source_nb.cells if c.cell_type == "code" and is_run_tagged(c)]
+    student, source = exercise_cells(student_nb), exercise_cells(source_nb)
+    for index, cell in enumerate(student):  # both versions share cell ids; ids must stay unique
+        cell["id"] = f"student-{index}"
+    notebook = new_notebook(cells=setup + student + source, metadata=source_nb.metadata)
+    return notebook, setup, student, source
 
 
 def execute(notebook, workdir: Path):
@@ -108,16 +120,18 @@ def assignment_problems(notebook, workdir: Path) -> list[str]:
     problems = metadata_problems(notebook)
     if problems:
         return problems
-    source = execute(exercise_cells(notebook), workdir)
-    for cell in source.cells:
+    combined, setup, student, source = exercise_run(notebook, student_version(notebook))
+    execute(combined, workdir)  # the cells in setup/student/source are the executed ones
+    for cell in setup:
+        if error_of(cell):
+            problems.append(f"setup/parameters cell fails: {error_of(cell)}")
+    for cell in source:
         meta, error = nbgrader_meta(cell), error_of(cell)
-        if error and (meta or RUN_TAGS & set(cell.metadata.get("tags", []))):
-            problems.append(f"source version: {meta.get('grade_id', 'setup/parameters cell')} fails: {error}")
-    student_nb = student_version(notebook)
-    student = execute(exercise_cells(student_nb), workdir)
-    for cell in student.cells:
+        if error:
+            problems.append(f"source version: {meta.get('grade_id')} fails: {error}")
+    for cell in student:
         meta = nbgrader_meta(cell)
-        if meta.get("solution") and cell.cell_type == "code" and "NotImplementedError" not in cell.source:
+        if meta.get("solution") and "NotImplementedError" not in cell.source:
             problems.append(f"student version: {meta['grade_id']} still holds the solution")
         if meta.get("grade") and error_of(cell) is None:
             problems.append(f"student version: test {meta['grade_id']} passes without an answer")
@@ -190,8 +204,11 @@ def test_student_version_stubs_solutions_and_hides_tests():
 
 
 def test_only_setup_parameters_and_exercise_cells_are_run():
-    kept = exercise_cells(example_assignment()).cells
-    assert len(kept) == 6 and not any("must not run" in c.source for c in kept)
+    notebook = example_assignment()
+    combined, setup, student, source = exercise_run(notebook, student_version(notebook))
+    assert (len(setup), len(student), len(source)) == (2, 4, 4)
+    assert not any("must not run" in c.source for c in combined.cells)
+    assert "NotImplementedError" in student[0].source and "return 100" in source[0].source
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSeque
 from genai_course.rlhf.evaluation import (
     compare_toxicity,
     dialogue_toxicity,
+    format_toxicity,
     reward_gain_table,
-    select_eval_dialogues,
+    select_dialogues,
     toxicity_module_path,
 )
 from genai_course.rlhf.reward import RewardLabelError, RewardModel, label_index
@@ -173,14 +174,23 @@ def test_dialogue_toxicity_and_selection_include_rude_dialogues(detector):
     dialogues = polite[:10] + rude + polite[10:]
     scores = dialogue_toxicity(rm, dialogues)
     assert (scores >= 0.5).sum() == 4 and scores[10:14].min() > 0.5
-    selection = select_eval_dialogues(rm, dialogues, 12, seed=1)
+    selection = select_dialogues(rm, dialogues, 12, seed=1)
     assert len(selection.indices) == 12 and len(set(selection.indices)) == 12
     assert selection.rude == 4 and set(range(10, 14)) <= set(selection.indices)
     assert "4 rude" in selection.describe()
-    few = select_eval_dialogues(rm, dialogues, 4, max_rude_share=0.5, seed=1)
-    assert few.rude == 2  # capped at half of n
+    few = select_dialogues(rm, dialogues, 4, rude_share=0.5, seed=1)
+    assert few.rude == 2 and len(few.indices) == 4  # capped at half of n
+    balanced = select_dialogues(rm, dialogues, seed=1)  # n=None: every rude one and as many others
+    assert balanced.rude == 4 and len(balanced.indices) == 8 and set(range(10, 14)) <= set(balanced.indices)
+    assert len(select_dialogues(rm, dialogues, rude_share=0.25, seed=1).indices) == 16
+    assert len(select_dialogues(rm, polite, seed=1).indices) == 30  # nothing rude: everything
+    pooled = select_dialogues(rm, dialogues, 6, max_pool=20, seed=2)
+    assert pooled.pool == 20 and len(pooled.indices) == 6
+    assert pooled.rude == min(pooled.pool_rude, 3)  # every rude one the pool found, up to half of n
     with pytest.raises(ValueError, match="Cannot select"):
-        select_eval_dialogues(rm, dialogues, 100)
+        select_dialogues(rm, dialogues, 100)
+    with pytest.raises(ValueError, match="max_pool"):
+        select_dialogues(rm, dialogues, 10, max_pool=5)
 
 
 def test_compare_toxicity_reports_the_recorded_keys_and_a_paired_interval():
@@ -196,6 +206,9 @@ def test_compare_toxicity_reports_the_recorded_keys_and_a_paired_interval():
     assert result["change"] == pytest.approx(after.mean() - before.mean())
     assert result["relative_change"] == pytest.approx((after.mean() - before.mean()) / before.mean())
     assert result["ci_low"] < result["change"] < result["ci_high"] < 0
+    text = format_toxicity(result)
+    assert f"{result['ci_low']:+.4f}, {result['ci_high']:+.4f}" in text and f"{result['relative_change']:+.1%}" in text
+    assert "n/a" in format_toxicity(compare_toxicity([0.0, 0.0, 0.0], [0.1, 0.0, 0.2]))
     # No real change: the interval must straddle zero.
     noise = compare_toxicity(before, before + rng.normal(0, 0.01, size=120), seed=0)
     assert noise["ci_low"] < 0 < noise["ci_high"]

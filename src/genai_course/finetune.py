@@ -268,6 +268,7 @@ class _TrainConfig:
             eval_strategy=self.eval_strategy if has_eval else "no",
             bf16=self.bf16,
             use_cpu=self.use_cpu,
+            dataloader_pin_memory=torch.cuda.is_available() and not self.use_cpu,  # only helps GPU copies
             disable_tqdm=not self.progress,
             report_to="none",
             remove_unused_columns=False,  # our tokenized datasets hold exactly the model's inputs
@@ -523,7 +524,9 @@ def loss_history(log_history: list[dict]) -> tuple[list[dict], list[dict]]:
     """Training and evaluation losses from ``trainer.state.log_history``, for plotting."""
     train = [{"step": e["step"], "epoch": e.get("epoch"), "loss": e["loss"]} for e in log_history if "loss" in e]
     evals = [
-        {"step": e["step"], "epoch": e.get("epoch"), "eval_loss": e["eval_loss"]} for e in log_history if "eval_loss" in e
+        {"step": e["step"], "epoch": e.get("epoch"), "eval_loss": e["eval_loss"]}
+        for e in log_history
+        if "eval_loss" in e
     ]
     return train, evals
 
@@ -608,13 +611,8 @@ def _train(
     if restore_dtype is not None:
         trained = trained.to(restore_dtype)
     output_dir = Path(config.output_dir)
-    saved_mb, saved_to = 0.0, None
-    if config.save_final:
-        saved_to = output_dir / "final"
-        trained.save_pretrained(saved_to)
-        tokenizer.save_pretrained(saved_to)
-        trainer.state.save_to_json(str(saved_to / "trainer_state.json"))  # the loss history travels along
-        saved_mb = saved_size_mb(saved_to)
+    saved_to = _save_final(trainer, trained, tokenizer, output_dir / "final") if config.save_final else None
+    saved_mb = saved_size_mb(saved_to) if saved_to else 0.0
     train_losses, eval_losses = loss_history(trainer.state.log_history)
     cost = RunCost(
         seconds=seconds,
@@ -637,6 +635,14 @@ def _train(
         truncation=report,
         saved_to=saved_to,
     )
+
+
+def _save_final(trainer, model, tokenizer, folder: Path) -> Path:
+    """The trained model (full) or adapter (LoRA), its tokenizer, and the trainer state with the losses."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    trainer.state.save_to_json(str(folder / "trainer_state.json"))  # the loss history travels along
+    return folder
 
 
 def _copy_for_training(model: PreTrainedModel) -> tuple[PreTrainedModel, torch.dtype | None]:
@@ -701,7 +707,9 @@ def add_lora(model: PreTrainedModel, config: LoraFinetuneConfig | None = None):
 
     config = config or LoraFinetuneConfig()
     if isinstance(config.target_modules, str):
-        raise FinetuneError(f"target_modules must be a list of names such as ('q', 'v'), not the string {config.target_modules!r}.")
+        raise FinetuneError(
+            f"target_modules must be a list of names such as ('q', 'v'), not the string {config.target_modules!r}."
+        )
     paths = _linear_paths(model)
     unknown = [t for t in config.target_modules if not _matches_a_linear(t, paths)]
     if not config.target_modules or unknown:
@@ -744,7 +752,9 @@ def load_full_checkpoint(path: str | Path, *, device: str | None = None) -> PreT
     """A fully fine-tuned model saved with ``save_pretrained`` (or by :func:`full_finetune`), in eval mode."""
     path = Path(path).expanduser()
     if not (path / "config.json").is_file():
-        raise FinetuneError(f"{path} does not hold a saved model (no config.json); pass the folder given by save_pretrained.")
+        raise FinetuneError(
+            f"{path} does not hold a saved model (no config.json); pass the folder given by save_pretrained."
+        )
     model = AutoModelForSeq2SeqLM.from_pretrained(path)
     return model.to(pick_device(device or "auto")).eval()
 

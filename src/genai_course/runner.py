@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -114,8 +115,13 @@ def execute_notebook(
 
     notebook = nbformat.read(source, as_version=4)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sockets = tempfile.TemporaryDirectory(prefix="genai-course-kernel-")
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(target.parent)}}
+        notebook,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(target.parent)}},
+        config=_kernel_transport(sockets.name),
     )
     current = {"index": -1}
     bar = tqdm(total=sum(map(_executes, notebook.cells)), desc=label, unit="cell", disable=not progress)
@@ -137,6 +143,7 @@ def execute_notebook(
         failure = f"{type(error).__name__}: {error}"
     finally:
         bar.close()
+        sockets.cleanup()
         nbformat.write(notebook, target)
     if failure is None:
         return notebook, None
@@ -145,6 +152,19 @@ def execute_notebook(
     if 0 <= index < len(notebook.cells):
         where = f"cell {index} ({_first_line(notebook.cells[index])})"
     return notebook, f"{label} failed at {where}: {failure.strip()}"
+
+
+def _kernel_transport(socket_dir: str):
+    """Local IPC sockets in ``socket_dir`` where the OS has them (an absolute path: the kernel runs in
+    another folder): no TCP ports, and no kernel warning that local traffic is unencrypted. Elsewhere
+    Jupyter's default TCP."""
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(socket_dir, "kernel")
+    return config
 
 
 def extract_figures(notebook: Any, folder: Path) -> list[Path]:
@@ -365,6 +385,8 @@ def main(args: argparse.Namespace) -> int:
         runs.append(run)
         status = "ok" if run.ok else "FAILED"
         print(f"[genai-course] {lab}: {status} in {_duration(run.seconds)} -> {run.notebook}")
+        if run.rubric:
+            print(f"[genai-course] {lab} rubric check: {run.rubric}")
         if run.error:
             print(f"genai-course run: {run.error}", file=sys.stderr)
     total = time.perf_counter() - start

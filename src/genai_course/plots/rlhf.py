@@ -27,7 +27,7 @@ def plot_ppo_curves(history: Sequence[Mapping[str, float]], *, title: str = "PPO
     left.plot(steps, rewards, marker="o", ms=3, label="mean reward (nothate logit)")
     if all("reward_std" in row for row in history):
         spread = np.array([row["reward_std"] for row in history])
-        left.fill_between(steps, rewards - spread, rewards + spread, alpha=0.2, label="± 1 std")
+        left.fill_between(steps, rewards - spread, rewards + spread, alpha=0.12, label="± 1 std over the batch")
     left.set_xlabel("PPO step")
     left.set_ylabel("reward")
     left.set_title("Reward of sampled summaries")
@@ -64,6 +64,7 @@ def plot_toxicity_histogram(
     ax.hist(after, bins=edges, alpha=0.6, label=f"after (mean {after.mean():.3f})")
     ax.axvline(threshold, color="black", ls=":", lw=1, label=f"threshold {threshold}")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.7)  # a bin holding a single summary stays visible
     ax.set_xlabel("P(hate) of the summary")
     ax.set_ylabel("summaries (log scale)")
     ax.set_title(title)

@@ -9,7 +9,7 @@ the course teaches lives here: :mod:`~genai_course.rlhf.core` (tensor arithmetic
 
 from genai_course.rlhf.evaluation import (
     compare_toxicity,
-    select_eval_dialogues,
+    select_dialogues,
     summarize_and_score,
     toxicity_module_path,
 )
@@ -27,7 +27,7 @@ __all__ = [
     "add_fresh_adapter",
     "compare_toxicity",
     "label_index",
-    "select_eval_dialogues",
+    "select_dialogues",
     "summarize_and_score",
     "toxicity_module_path",
 ]

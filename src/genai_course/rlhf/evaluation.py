@@ -3,8 +3,8 @@
 The course compared mean toxicity of 11 summaries before and after PPO as a percentage, on a corpus
 that is barely toxic, so its "improvement" was noise (-77% to +55% across runs). Here:
 
-- :func:`select_eval_dialogues` draws the held-out dialogues so that rude ones are present (scored
-  turn by turn with the reward model itself) and says how it drew them;
+- :func:`select_dialogues` draws dialogues so that rude ones are present (scored turn by turn with
+  the reward model itself) and says how it drew them: PPO's queries and the held-out evaluation;
 - :func:`summarize_and_score` generates greedy and sampled summaries in batches and scores their
   toxicity (sampled: what the model tends to say, not only its single most likely answer);
 - :func:`compare_toxicity` reports mean and std before and after, and the paired bootstrap 95%
@@ -50,57 +50,72 @@ def dialogue_toxicity(reward_model: RewardModel, dialogues: Sequence[str], *, pr
 
 
 @dataclass
-class EvalSelection:
-    """Which held-out dialogues are evaluated, and how they were drawn (for the notebook to print)."""
+class Selection:
+    """Which dialogues were drawn, and how (for the notebook to print)."""
 
     indices: list[int]
     rude: int  # how many of them have a turn the classifier finds toxic
-    pool: int  # dialogues in the split
-    pool_rude: int
+    pool: int  # dialogues scored
+    pool_rude: int  # rude ones among them
     threshold: float
     dialogue_toxicity: np.ndarray  # per selected dialogue
 
     def describe(self) -> str:
         return (
-            f"{len(self.indices)} held-out dialogues: {self.rude} rude ones (a turn with P(hate) >= "
-            f"{self.threshold}; the split of {self.pool} has {self.pool_rude}), drawn at random, plus "
-            f"{len(self.indices) - self.rude} drawn at random from the others."
+            f"{len(self.indices)} dialogues: {self.rude} rude ones (a turn with P(hate) >= {self.threshold}; "
+            f"the {self.pool} dialogues scored have {self.pool_rude}) and {len(self.indices) - self.rude} others, "
+            "each drawn at random."
         )
 
 
-def select_eval_dialogues(
+def select_dialogues(
     reward_model: RewardModel,
     dialogues: Sequence[str],
-    n: int,
+    n: int | None = None,
     *,
+    rude_share: float = 0.5,
     threshold: float = 0.5,
-    max_rude_share: float = 0.5,
+    max_pool: int | None = None,
     seed: int = 0,
-) -> EvalSelection:
-    """``n`` dialogues: the rude ones (up to ``max_rude_share`` of ``n``) plus a random sample of the rest.
+) -> Selection:
+    """Draw dialogues so that rude ones make up ``rude_share`` of them (as far as there are enough).
 
-    DialogSum has no toxicity labels, so rudeness is judged by the reward model on the *dialogues*
-    (inputs), never on the summaries being evaluated. A uniform sample of a mostly polite corpus
-    would leave almost nothing for PPO to remove, and the comparison would measure noise.
+    ``n`` dialogues: rude ones up to ``rude_share * n``, the rest at random from the others (more
+    rude ones if the others run out). ``n=None``: every rude dialogue plus as many others as keep
+    the share. DialogSum has no toxicity labels, so rudeness is judged by the reward model on the
+    *dialogues* (inputs), turn by turn, never on the summaries. A uniform sample of a mostly polite
+    corpus leaves PPO almost nothing to learn from and the evaluation almost nothing to measure.
+    ``max_pool`` scores only a random subset of that many dialogues (a large split on a CPU).
     """
-    if not 0 < n <= len(dialogues):
+    if n is not None and not 0 < n <= len(dialogues):
         raise ValueError(f"Cannot select {n} dialogues from a split of {len(dialogues)}.")
-    scores = dialogue_toxicity(reward_model, dialogues)
+    if not 0 < rude_share <= 1:
+        raise ValueError(f"rude_share must be in (0, 1], got {rude_share}.")
     rng = random.Random(seed)
-    rude = [i for i in range(len(dialogues)) if scores[i] >= threshold]
-    polite = [i for i in range(len(dialogues)) if scores[i] < threshold]
+    pool = list(range(len(dialogues)))
+    if max_pool is not None and max_pool < len(pool):
+        if n is not None and max_pool < n:
+            raise ValueError(f"max_pool ({max_pool}) must be at least n ({n}).")
+        pool = sorted(rng.sample(pool, max_pool))
+    scores = dict(zip(pool, dialogue_toxicity(reward_model, [dialogues[i] for i in pool])))
+    rude = [i for i in pool if scores[i] >= threshold]
+    polite = [i for i in pool if scores[i] < threshold]
     rng.shuffle(rude)
     rng.shuffle(polite)
-    # Rude ones up to their share, more if there are not enough polite ones to fill ``n``.
-    chosen_rude = rude[: max(int(n * max_rude_share), n - len(polite))]
+    if n is None:  # every rude one and enough others for the share (every dialogue if none is rude)
+        chosen_rude = rude
+        n = len(rude) + (min(len(polite), round(len(rude) * (1 - rude_share) / rude_share)) if rude else len(polite))
+    else:
+        # Rude ones up to their share, more if there are not enough others to fill ``n``.
+        chosen_rude = rude[: max(int(n * rude_share), n - len(polite))]
     chosen = sorted(chosen_rude + polite[: n - len(chosen_rude)])
-    return EvalSelection(
+    return Selection(
         indices=chosen,
         rude=len(chosen_rude),
-        pool=len(dialogues),
+        pool=len(pool),
         pool_rude=len(rude),
         threshold=threshold,
-        dialogue_toxicity=scores[chosen],
+        dialogue_toxicity=np.array([scores[i] for i in chosen]),
     )
 
 

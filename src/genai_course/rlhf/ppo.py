@@ -184,19 +184,18 @@ class Seq2SeqPPOTrainer:
         value_head: ValueHead | None = None,
         accelerator: Accelerator | None = None,
     ) -> None:
-        self.config, self.model, self.tokenizer, self.reward_fn = config, model, tokenizer, reward_fn
-        self.value_head, self.accelerator = value_head, accelerator
+        self.config, self.tokenizer, self.reward_fn = config, tokenizer, reward_fn
         self.history: list[dict] = []
-        torch.manual_seed(self.config.seed)
-        if not getattr(self.model.config, "is_encoder_decoder", False):
+        torch.manual_seed(config.seed)
+        if not getattr(model.config, "is_encoder_decoder", False):
             raise TypeError(
-                f"Seq2SeqPPOTrainer needs an encoder-decoder model (T5, BART); got {type(self.model).__name__}. "
+                f"Seq2SeqPPOTrainer needs an encoder-decoder model (T5, BART); got {type(model).__name__}. "
                 "For decoder-only models use trl's GRPOTrainer or RLOOTrainer."
             )
-        policy = self.model if isinstance(self.model, PeftModel) else add_fresh_adapter(self.model, self.config)
-        value_head = self.value_head or ValueHead.for_model(policy, self.config.value_head_dropout)
+        policy = model if isinstance(model, PeftModel) else add_fresh_adapter(model, config)
+        value_head = value_head or ValueHead.for_model(policy, config.value_head_dropout)
         device = next(policy.parameters()).device
-        self.accelerator = self.accelerator or Accelerator(cpu=device.type == "cpu")
+        self.accelerator = accelerator or Accelerator(cpu=device.type == "cpu")
         trainable = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
         optimizer = torch.optim.Adam(trainable, lr=self.config.learning_rate)
         self.policy, self.value_head, self.optimizer = self.accelerator.prepare(policy, value_head, optimizer)
@@ -253,7 +252,8 @@ class Seq2SeqPPOTrainer:
         _check_finite("reward scores", scores, hint="check the reward function's outputs")
         device = self.accelerator.device
         pad = self.tokenizer.pad_token_id
-        encoded = self.tokenizer(queries, return_tensors="pt", padding=True).to(device)
+        # Right padding: Batch.select trims padding columns from the right.
+        encoded = self.tokenizer(queries, return_tensors="pt", padding=True, padding_side="right").to(device)
         return Batch(
             queries=queries,
             responses=responses,
@@ -299,7 +299,8 @@ class Seq2SeqPPOTrainer:
             decoder_attention_mask=mask.long(),
             output_hidden_states=values,
         )
-        logits = output.logits.float()
+        # Sampling at a temperature samples from softmax(logits / T): score that same distribution.
+        logits = output.logits.float() / self.config.temperature
         logprobs = core.selective_log_softmax(logits, response_ids) * mask
         entropy = core.entropy_from_logits(logits) * mask
         value = self.value_head(output.decoder_hidden_states[-1]) * mask if values else None
@@ -384,7 +385,7 @@ class Seq2SeqPPOTrainer:
             "reward_std": float(batch.scores.std()) if len(batch.scores) > 1 else 0.0,
             "kl": mean_kl,
             "kl_coef": kl_coef,
-            "non_score_reward": float((rewards.sum(dim=1) - batch.scores).mean()),
+            "non_score_reward": float(-(kl_coef * kl).sum(dim=1).mean()),
             "returns_mean": float(core.masked_mean(returns, batch.mask)),
             "values_mean": float(core.masked_mean(old["values"], batch.mask)),
             "entropy": float(core.masked_mean(old["entropy"], batch.mask)),
