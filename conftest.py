@@ -16,3 +16,15 @@ def tiny_world():
     from genai_course.tiny import ensure_tiny_world
 
     return ensure_tiny_world()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module: tiny models gain nothing from a second one (synchronisation
+    dominates), and CI's cores are shared. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

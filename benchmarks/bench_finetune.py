@@ -19,15 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
+
+from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
 
 METHODS = ("full", "lora")
 
@@ -40,21 +40,6 @@ class Settings:
     target_tokens: int = 16
     threads: int = 0  # 0: torch's default
     seed: int = 0
-
-
-def _toy_tokenizer(vocab: int):
-    """A word-level tokenizer over the words w0..w{vocab}: exact control of sequence lengths, no download."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import T5TokenizerFast
-
-    words = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{f"w{i}": i + 3 for i in range(vocab)}}
-    backend = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
-        model_max_length=512,
-    )
 
 
 def _dataset(settings: Settings, vocab: int):
@@ -93,7 +78,7 @@ def measure(method: str, settings: Settings) -> dict:
     model = T5ForConditionalGeneration(config)
     build_seconds = time.perf_counter() - started
     vocab = 5000
-    tokenizer, data = _toy_tokenizer(vocab), _dataset(settings, vocab)
+    tokenizer, data = stand_in_tokenizer(vocab), _dataset(settings, vocab)
     common = dict(
         max_steps=settings.steps, per_device_train_batch_size=settings.batch_size, seed=settings.seed,
         prompt_style="none", logging_steps=1, save_checkpoints=False, progress=False,
@@ -171,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "finetune",
         "model": "flan-t5-base architecture, random weights",
         "settings": asdict(settings),
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "results": rows,
         "ratios_full_over_lora": ratios,
         "memory_method": rows["full"]["memory_method"],

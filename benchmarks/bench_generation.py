@@ -25,15 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
+
 import torch
-from transformers import GenerationConfig, T5ForConditionalGeneration, T5TokenizerFast
+from transformers import GenerationConfig, T5ForConditionalGeneration
 
 from genai_course.generation import generate
 
@@ -60,20 +61,6 @@ def tiny_case(case: Case, seed: int) -> tuple:
     test = load_dialogsum(profile.dataset)["test"]
     prompts = [instruction_prompt(d) for d in test.select(range(case.prompts))["dialogue"]]
     return model, tokenizer, prompts
-
-
-def stand_in_tokenizer(vocab_words: int = 32_000) -> T5TokenizerFast:
-    """Word-level tokenizer over ``w0 .. w{n-1}``: one token per word plus EOS, T5's special ids."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{f"w{i}": i + 3 for i in range(vocab_words)}}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
-        model_max_length=512,
-    )
 
 
 def base_case(case: Case, seed: int) -> tuple:
@@ -150,9 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "generation",
         "quick": args.quick,
         "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
+        "machine": machine(),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "platform": platform.platform(),
         "torch": torch.__version__,
         "results": rows,
     }

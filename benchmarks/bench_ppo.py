@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
 
 
 @dataclass
@@ -43,21 +43,6 @@ class Settings:
     threads: int = 0  # 0: torch's default
     device: str = "auto"
     seed: int = 0
-
-
-def _toy_tokenizer(vocab: int):
-    """A word-level tokenizer over w0..w{vocab}: exact prompt lengths, no download."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import T5TokenizerFast
-
-    words = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{f"w{i}": i + 3 for i in range(vocab)}}
-    backend = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
-        model_max_length=512,
-    )
 
 
 def _base_shaped(settings: Settings):
@@ -74,7 +59,7 @@ def _base_shaped(settings: Settings):
     # -1 for the EOS the tokenizer appends.
     queries = [" ".join(f"w{rng.randrange(vocab)}" for _ in range(settings.prompt_tokens - 1))
                for _ in range(settings.batch_size * (settings.timed_steps + 1))]
-    return model, _toy_tokenizer(vocab), queries, lambda q, r: [float(len(x.split())) for x in r]
+    return model, stand_in_tokenizer(vocab), queries, lambda q, r: [float(len(x.split())) for x in r]
 
 
 def _tiny(settings: Settings):
@@ -197,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "ppo",
         "settings": asdict(settings),
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "results": rows,
         "notes": notes,
     }

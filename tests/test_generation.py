@@ -58,13 +58,7 @@ def model(tokenizer) -> T5ForConditionalGeneration:
     return model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and the test machines are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def one_at_a_time(model, tokenizer, prompt: str) -> torch.Tensor:

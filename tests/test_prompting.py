@@ -63,13 +63,7 @@ def tokenizer() -> T5TokenizerFast:
     )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and the test machines are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 # --- templates ---------------------------------------------------------------------------------------

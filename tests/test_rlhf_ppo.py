@@ -18,13 +18,7 @@ WORDS = "alpha beta gamma delta good bad red blue green one two three four five 
 QUERIES = [" ".join(WORDS[i % 7 : i % 7 + 3]) for i in range(32)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread (synchronisation dominates), and CI cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,7 @@ from genai_course.rlhf.reward import RewardLabelError, RewardModel, label_index
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread (synchronisation dominates), and CI cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 WORDS = "you are kind stupid idiot thanks lovely the plan is fine an #Person1#: #Person2#:".split()
