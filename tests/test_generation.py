@@ -189,14 +189,11 @@ def test_trim_cuts_after_first_eos_and_drops_trailing_padding():
     assert _trim(torch.tensor([0, 0]), eos=1, pad=0).tolist() == []
 
 
-def test_tiny_summarizer_batched_equals_one_at_a_time():
-    """The acceptance check on the real tiny summarizer (skipped until the tiny world is built)."""
-    from genai_course.profiles import get_profile, tiny_world_dir
-
-    if not (tiny_world_dir() / "manifest.json").exists():
-        pytest.skip("the tiny world is not built yet (genai-course build-tiny)")
+def test_tiny_summarizer_batched_equals_one_at_a_time(tiny_world):
+    """The acceptance check on the real tiny summarizer (builds the tiny world if it is missing)."""
     from genai_course.data import load_dialogsum
     from genai_course.models import load_summarizer
+    from genai_course.profiles import get_profile
     from genai_course.prompting import build_prompt
 
     profile = get_profile("tiny", verbose=False)

@@ -128,3 +128,22 @@ def test_build_is_cached_and_recovers_from_interruption(tmp_path, monkeypatch):
     assert len(calls) == 1, "a second call must not rebuild"
     world_module.ensure_tiny_world(force=True, progress=False)
     assert len(calls) == 2
+
+
+def test_build_pins_torch_threads_and_restores_them(tmp_path, monkeypatch):
+    """The thread count changes the weights a build trains, so the build pins it (and gives it back)."""
+    seen = []
+
+    def fake_build(root, progress):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(world_module, "_build", fake_build)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(RuntimeError, match="stop here"):
+            world_module.build_into(tmp_path, progress=False)
+        assert seen == [world_module.BUILD_THREADS] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
