@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -117,6 +118,19 @@ def load_reward_classifier(
         AutoModelForSequenceClassification, name, "reward classifier", dtype=pick_dtype(torch_device, dtype)
     )
     return model.to(torch_device).eval(), load_tokenizer(name)
+
+
+def load_causal_lm(
+    name: str, *, device: str | None = None, dtype: str | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A causal LM (Lab 3's GRPO extra) and its tokenizer, padded on the left for generation."""
+    torch_device = pick_device(device or "auto")
+    model = _load(AutoModelForCausalLM, name, "causal LM", dtype=pick_dtype(torch_device, dtype or "auto"))
+    tokenizer = load_tokenizer(name)
+    if tokenizer.pad_token is None:  # many causal LMs ship without one; batches need it
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation continues from the right end of every prompt
+    return model.to(torch_device).eval(), tokenizer
 
 
 def _resolve(source: Profile | str, field: str, device: str | None, dtype: str | None):

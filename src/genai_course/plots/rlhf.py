@@ -13,7 +13,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def plot_ppo_curves(history: Sequence[Mapping[str, float]], *, title: str = "PPO training") -> Figure:
+def plot_ppo_curves(
+    history: Sequence[Mapping[str, float]], *, title: str = "PPO training", kl_unit: str = "nats/summary"
+) -> Figure:
     """Left: mean reward (score) per step. Right: KL to the reference and the KL coefficient beta.
 
     Reward rising while KL levels off is the healthy shape; a KL that keeps climbing while the reward
@@ -32,7 +34,7 @@ def plot_ppo_curves(history: Sequence[Mapping[str, float]], *, title: str = "PPO
     left.set_ylabel("reward")
     left.set_title("Reward of sampled summaries")
     left.legend(fontsize=8)
-    right.plot(steps, [row["kl"] for row in history], marker="o", ms=3, color="tab:red", label="KL (nats/summary)")
+    right.plot(steps, [row["kl"] for row in history], marker="o", ms=3, color="tab:red", label=f"KL ({kl_unit})")
     right.set_xlabel("PPO step")
     right.set_ylabel("KL to reference", color="tab:red")
     beta = right.twinx()
