@@ -80,6 +80,13 @@ def test_grpo_trains_an_adapter_on_a_copy_and_logs_reward_and_kl(tokenizer, tmp_
     assert trainable and all("lora_" in name for name in trainable)
 
 
+def test_grpo_trains_in_float32_on_a_cpu():
+    """trl defaults to bf16 even on a CPU, and the autocast leaks into later Accelerators (the PPO's)."""
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU default")
+    assert grpo.GRPODetoxConfig().trl_config().bf16 is False
+
+
 def test_grpo_without_prompts_is_a_clear_error(tokenizer):
     with pytest.raises(ValueError, match="at least one prompt"):
         grpo.grpo_detox(tiny_lm(tokenizer), tokenizer, lambda texts: [0.0] * len(texts), [])

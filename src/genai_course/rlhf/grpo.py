@@ -159,6 +159,9 @@ class GRPODetoxConfig:
             save_strategy="no",
             report_to="none",
             use_cpu=not torch.cuda.is_available(),
+            # trl turns bf16 on by default, even on a CPU, where autocast then leaks into every later
+            # Accelerator of the process (shared state): bf16 only where a GPU supports it.
+            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
             seed=self.seed,
         )
 
