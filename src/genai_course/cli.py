@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from genai_course import doctor, grade_cli, runner
+from genai_course.tiny import build_cli
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genai-course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    from genai_course import doctor, grading, runner
-    from genai_course.tiny import build_cli
-
     doctor.register(sub)
     build_cli.register(sub)
     runner.register(sub)
-    grading.register(sub)
+    grade_cli.register(sub)
     return parser
 
 

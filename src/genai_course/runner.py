@@ -21,46 +21,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from tqdm.auto import tqdm
+from traitlets.config import Config
+
+from genai_course.course_files import CourseFilesNotFound, find_course_folder, notebook_path
+from genai_course.grading import grade_notebook
 from genai_course.profiles import PROFILE_ENV, PROFILE_NAMES
+from genai_course.provenance import ProvenanceError, fingerprint_notebook
 from genai_course.results import LAB_NAMES, LABS, find_records
+from genai_course.rubric import Rubric, RubricError, find_rubric
 
 DEFAULT_OUT = "runs"
 DEFAULT_CELL_TIMEOUT = 3600  # seconds; training cells on CPU take minutes, a hung cell should not take hours
-REPO_URL = "https://github.com/genai-course/genai-course"
-
-
-class CourseFilesNotFound(FileNotFoundError):
-    """The notebooks/ or labs/ folder of the course could not be found."""
-
-
-def find_course_folder(name: str, override: str | Path | None = None) -> Path:
-    """The course checkout's ``name`` folder (``notebooks`` or ``labs``).
-
-    Looked up, in order: ``override``; next to the package source (an editable install or a checkout);
-    the current directory. Notebooks and rubrics are not part of an installed wheel, hence the search.
-    """
-    if override is not None:
-        folder = Path(override).expanduser()
-        if not folder.is_dir():
-            raise CourseFilesNotFound(f"{folder} is not a folder (given for the course's {name}/).")
-        return folder
-    candidates = [Path(__file__).resolve().parents[2] / name, Path.cwd() / name]
-    for folder in candidates:
-        if folder.is_dir():
-            return folder
-    looked = ", ".join(str(c) for c in candidates)
-    raise CourseFilesNotFound(
-        f"Could not find the course's {name}/ folder (looked in {looked}). They ship with the repository, "
-        f"not the installed package: run from a clone of {REPO_URL}, or pass --{name} DIR."
-    )
-
-
-def notebook_path(lab: str, notebooks_dir: Path) -> Path:
-    """``notebooks/<lab folder name>.ipynb``; a clear error when it is missing."""
-    path = notebooks_dir / f"{LAB_NAMES[lab]}.ipynb"
-    if not path.is_file():
-        raise CourseFilesNotFound(f"The {lab} notebook {path} does not exist (is --notebooks the right folder?).")
-    return path
 
 
 @dataclass
@@ -108,11 +83,6 @@ def execute_notebook(
     keys of the saved file) and the failure message or None. The kernel runs in ``target``'s folder,
     so whatever the notebook writes lands next to it.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-    from tqdm.auto import tqdm
-
     notebook = nbformat.read(source, as_version=4)
     target.parent.mkdir(parents=True, exist_ok=True)
     sockets = tempfile.TemporaryDirectory(prefix="genai-course-kernel-")
@@ -158,8 +128,6 @@ def _kernel_transport(socket_dir: str):
     """Local IPC sockets in ``socket_dir`` where the OS has them (an absolute path: the kernel runs in
     another folder): no TCP ports, and no kernel warning that local traffic is unencrypted. Elsewhere
     Jupyter's default TCP."""
-    from traitlets.config import Config
-
     config = Config()
     if os.name == "posix":
         config.KernelManager.transport = "ipc"
@@ -183,15 +151,14 @@ def extract_figures(notebook: Any, folder: Path) -> list[Path]:
     return figures
 
 
-def _rubric_summary(lab: str, executed: Path) -> str:
-    """The grader's verdict on our own run (skipped quietly when no rubric is around)."""
-    from genai_course import grading
-
+def _rubric_summary(lab: str, source: Path, executed: Path) -> str:
+    """The grader's verdict on our own run, against the notebook we ran (skipped quietly without a rubric)."""
     try:
-        rubric = grading.Rubric.load(grading.find_rubric(lab))
-    except (CourseFilesNotFound, grading.RubricError) as error:
+        rubric = Rubric.load(find_rubric(lab))
+        release = fingerprint_notebook(nbformat.read(source, as_version=4))
+    except (CourseFilesNotFound, RubricError, ProvenanceError) as error:
         return f"not checked ({error})"
-    report = grading.grade_notebook(executed, rubric)
+    report = grade_notebook(executed, rubric, release=release)
     summary = f"{report.verdict} ({report.rules_passed}/{report.rules_total} thresholds)"
     return summary + ("".join(f"\n  - {reason}" for reason in report.reasons) if report.reasons else "")
 
@@ -227,7 +194,7 @@ def run_lab(
         if run.ok:
             run.error = f"{lab} ran but recorded no results (the notebook never called record_results('{lab}', ...))"
     if run.ok and check_rubric:
-        run.rubric = _rubric_summary(lab, run.notebook)
+        run.rubric = _rubric_summary(lab, source, run.notebook)
     return run
 
 
