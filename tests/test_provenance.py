@@ -136,6 +136,7 @@ def test_a_test_cell_replaced_by_pass_fails_naming_it(rubric, tmp_path):
     report = grade(notebook, rubric, tmp_path)
     assert report.verdict == "fail"
     assert "test lab2-ex1-test (cell 13) was changed: its source differs from the release" in reasons(report)
+    assert (report.tests_passed, report.points, report.points_total) == (1, 1.0, 2.0)  # the changed test earns nothing
 
 
 def test_a_test_cell_demoted_or_given_more_points_gains_nothing(rubric, tmp_path):

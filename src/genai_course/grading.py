@@ -94,9 +94,10 @@ def grade_notebook(
             report.fail(problem)
         if payload is not None:
             _check_results(payload, rubric, profile or rubric.required_profile, report)
-        for problem in check_test_cells(notebook, release):
+        problems, untrusted_tests = check_test_cells(notebook, release)
+        for problem in problems:
             report.fail(problem)
-        _check_exercises(notebook, rubric, release_points(release), report)
+        _check_exercises(notebook, rubric, release_points(release), untrusted_tests, report)
     except (CannotGrade, ProvenanceError) as reason:
         report.verdict, report.reasons = "error", [str(reason)]
     except Exception as error:  # hostile input must never stop the batch
@@ -227,10 +228,13 @@ def _check_results(payload: dict, rubric: Rubric, required_profile: str | None, 
             report.fail(f"rubric '{rule.name}' not met: {measured}")
 
 
-def _check_exercises(notebook: Any, rubric: Rubric, points: dict[str, float], report: GradeReport) -> None:
+def _check_exercises(
+    notebook: Any, rubric: Rubric, points: dict[str, float], untrusted: set[str], report: GradeReport
+) -> None:
     """nbgrader answer cells filled in and run; their test cells ran without an error.
 
-    Points come from the release (``points``), never from the submission's own metadata.
+    Points come from the release (``points``), never from the submission's own metadata; a test cell
+    that is not the release's (``untrusted``) earns nothing, whatever its outputs say.
     """
     for index, cell in enumerate(notebook.cells):
         meta = nbgrader_meta(cell)
@@ -248,6 +252,8 @@ def _check_exercises(notebook: Any, rubric: Rubric, points: dict[str, float], re
             report.tests_total += 1
             report.points_total += worth
             error = error_output(cell)
+            if str(meta.get("grade_id")) in untrusted:
+                continue  # already a reason: changed or unknown
             if cell.get("execution_count") is None:
                 report.fail(f"test {grade_id} was not run")
             elif error is not None:

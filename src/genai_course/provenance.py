@@ -294,16 +294,20 @@ def _first_difference(record: Any, printed: Any, path: str = "") -> str | None:
     return None if (type(record) is type(printed) and record == printed) else here
 
 
-def check_test_cells(notebook: Any, release: dict) -> list[str]:
-    """Every released autograded test cell present once, still a test, with the release's source."""
+def check_test_cells(notebook: Any, release: dict) -> tuple[list[str], set[str]]:
+    """Every released autograded test cell present once, still a test, with the release's source.
+
+    Returns the problems and the grade ids of the test cells that earn nothing (changed or unknown).
+    """
     expected = {test["grade_id"]: test for test in release["test_cells"]}
     seen: dict[str, int] = {}
-    problems = []
+    problems, untrusted = [], set()
     for index, cell in enumerate(notebook.cells):
         grade_id = str(nbgrader_meta(cell).get("grade_id", ""))
         shown = clean(grade_id, 40)
         if grade_id not in expected:
             if is_test_cell(cell):
+                untrusted.add(grade_id)
                 problems.append(f"{where(index, cell)} is marked as test {shown}, which the release does not have")
             continue
         if grade_id in seen:
@@ -312,9 +316,10 @@ def check_test_cells(notebook: Any, release: dict) -> list[str]:
         if not is_test_cell(cell):
             problems.append(f"test {shown} (cell {index}) is no longer marked as an autograded test")
         elif source_digest(cell, "test") != expected[grade_id]["sha256"]:
+            untrusted.add(grade_id)
             problems.append(f"test {shown} (cell {index}) was changed: its source differs from the release")
     problems += [f"test {clean(g, 40)} of the release is missing (deleted?)" for g in expected if g not in seen]
-    return problems
+    return problems, untrusted
 
 
 def release_points(release: dict) -> dict[str, float]:
