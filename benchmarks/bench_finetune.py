@@ -27,7 +27,14 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
 from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
+from datasets import Dataset
+from transformers import T5ForConditionalGeneration
+
+from genai_course import finetune as ft
+from genai_course.cost import PeakMemory
+from genai_course.models import flan_t5_base_config
 
 METHODS = ("full", "lora")
 
@@ -44,8 +51,6 @@ class Settings:
 
 def _dataset(settings: Settings, vocab: int):
     """Rows of random words whose prompts and summaries are exactly the requested token lengths."""
-    from datasets import Dataset
-
     rng = random.Random(settings.seed)
     n = settings.steps * settings.batch_size
 
@@ -64,13 +69,6 @@ def _dataset(settings: Settings, vocab: int):
 
 def measure(method: str, settings: Settings) -> dict:
     """Build the model, train ``settings.steps`` steps with ``method``, return its cost (in a child process)."""
-    import torch
-    from transformers import T5ForConditionalGeneration
-
-    from genai_course import finetune as ft
-    from genai_course.cost import PeakMemory
-    from genai_course.models import flan_t5_base_config
-
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)

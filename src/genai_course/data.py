@@ -10,6 +10,7 @@ by default, an error with ``strict=True`` (a test row seen in training inflates 
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 from collections import Counter
@@ -129,9 +130,23 @@ def _check_json_lines(file: Path) -> None:
                 raise DataError(f"{file}, line {number}: expected a JSON object per line, got {type(row).__name__}.")
 
 
+def _check_csv_rows(file: Path) -> None:
+    """A csv file with a header but no rows is named as such (datasets says "corresponds to no data")."""
+    with open(file, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{file}: is empty; a DialogSum split needs a header and at least one row.")
+        if not any(any(cell.strip() for cell in row) for row in rows):
+            raise DataError(f"{file}: has no rows (only a header: {', '.join(header)}); "
+                            "a DialogSum split needs at least one example.")
+
+
 def _read_file(file: Path) -> Dataset:
     if file.suffix.lower() == ".jsonl":
         _check_json_lines(file)
+    if file.suffix.lower() == ".csv":
+        _check_csv_rows(file)
     try:
         dataset = load_dataset(FORMATS[file.suffix.lower()], data_files=str(file), split="train")
     except Exception as error:
@@ -181,7 +196,9 @@ def _validated(data: DatasetDict, where: str) -> DatasetDict:
         dataset = data[split]
         missing = [c for c in COLUMNS if c not in dataset.column_names]
         if missing:
-            raise DataError(f"{where} [{split}]: missing column(s) {', '.join(missing)}; found {', '.join(dataset.column_names)}.")
+            raise DataError(
+                f"{where} [{split}]: missing column(s) {', '.join(missing)}; found {', '.join(dataset.column_names)}."
+            )
         if len(dataset) == 0:
             raise DataError(f"{where} [{split}]: the split has no rows.")
         for column in ("dialogue", "summary"):

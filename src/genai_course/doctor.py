@@ -34,7 +34,8 @@ def report() -> list[tuple[str, str]]:
     rows.append(("cpu threads", str(torch.get_num_threads())))
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        rows.append(("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB, bf16={torch.cuda.is_bf16_supported()}"))
+        memory = f"{props.total_memory / 2**30:.1f} GiB"
+        rows.append(("gpu", f"{props.name}, {memory}, bf16={torch.cuda.is_bf16_supported()}"))
     else:
         rows.append(("gpu", "none (CPU only)"))
     online, why = hub_reachable()

@@ -132,8 +132,8 @@ def from_pretrained_checked(loader, name: str, what: str, **kwargs) -> PreTraine
     return model
 
 
-def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    """A tokenizer by Hub id or local folder; a local folder must hold the tokenizer's files."""
+def check_tokenizer_files(name: str) -> str:
+    """``name`` resolved; a local folder must hold files a tokenizer can be built from."""
     resolved = _ensure_available(name, "tokenizer")
     folder = Path(resolved)
     if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
@@ -142,6 +142,13 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
             "empty default tokenizer and every summary would decode to ''. Save the model's tokenizer there "
             f"(tokenizer.save_pretrained('{folder}')) or copy its files from where the model came from."
         )
+    return resolved
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """A tokenizer by Hub id or local folder; a local folder must hold the tokenizer's files."""
+    resolved = check_tokenizer_files(name)
+    folder = Path(resolved)
     try:
         return AutoTokenizer.from_pretrained(resolved)
     except (OSError, ValueError) as error:
@@ -156,9 +163,9 @@ def load_summarizer(
     name, device, dtype = _resolve(source, "summarizer", device, dtype)
     torch_device = pick_device(device)
     chosen = pick_dtype(torch_device, dtype, allow_float16=False)  # the course's summarizers are T5
-    tokenizer = load_tokenizer(name)  # first: a folder without one fails before the weights are read
+    check_tokenizer_files(name)  # first: a folder without one fails before the weights are read
     model = from_pretrained_checked(AutoModelForSeq2SeqLM, name, "summarizer", dtype=chosen)
-    return model.to(torch_device).eval(), tokenizer
+    return model.to(torch_device).eval(), load_tokenizer(name)
 
 
 def load_reward_classifier(
@@ -168,9 +175,9 @@ def load_reward_classifier(
     name, device, dtype = _resolve(source, "reward_model", device, dtype)
     torch_device = pick_device(device)
     chosen = pick_dtype(torch_device, dtype)
-    tokenizer = load_tokenizer(name)
+    check_tokenizer_files(name)
     model = from_pretrained_checked(AutoModelForSequenceClassification, name, "reward classifier", dtype=chosen)
-    return model.to(torch_device).eval(), tokenizer
+    return model.to(torch_device).eval(), load_tokenizer(name)
 
 
 def load_causal_lm(
@@ -179,8 +186,9 @@ def load_causal_lm(
     """A causal LM (Lab 3's GRPO extra) and its tokenizer, padded on the left for generation."""
     torch_device = pick_device(device or "auto")
     chosen = pick_dtype(torch_device, dtype or "auto")
-    tokenizer = load_tokenizer(name)
+    check_tokenizer_files(name)
     model = from_pretrained_checked(AutoModelForCausalLM, name, "causal LM", dtype=chosen)
+    tokenizer = load_tokenizer(name)
     if tokenizer.pad_token is None:  # many causal LMs ship without one; batches need it
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation continues from the right end of every prompt

@@ -35,16 +35,17 @@ class SaveOnInterrupt(TrainerCallback):
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
-        self._restore()
+        self.restore()
 
     def _handle(self, signum, frame) -> None:
         self.received = signum
-        self._restore()  # a second signal acts as usual
+        self.restore()  # a second signal acts as usual
         name = signal.Signals(signum).name
         print(f"\n[genai-course] {name}: saving a checkpoint after this step, then stopping "
               "(press Ctrl-C again to stop at once, without saving).", flush=True)
 
-    def _restore(self) -> None:
+    def restore(self) -> None:
+        """Put back the handlers found at the start (also after a run that ended in an exception)."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}

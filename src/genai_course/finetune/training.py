@@ -77,8 +77,11 @@ def _train(
     trainer = _trainer(model, tokenizer, config, train_set, eval_set, [timer, interrupt, *callbacks])
     params = count_parameters(trainer.model)
     start = time.perf_counter()
-    with PeakMemory(trainer.args.device) as memory:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    try:
+        with PeakMemory(trainer.args.device) as memory:
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        interrupt.restore()  # on_train_end is skipped when training raises
     seconds = time.perf_counter() - start
     state = trainer.state
     interrupted = interrupt.received is not None and state.global_step < state.max_steps
