@@ -432,7 +432,9 @@ def test_a_signal_saves_a_checkpoint_and_the_resume_matches_an_uninterrupted_run
     total = 20  # 40 rows, batch 2: one epoch
     reference = ft.full_finetune(model, tokenizer, data, _config(tmp_path / "straight"))
     previous_handler = signal.getsignal(signal.SIGINT)
-    stopped = ft.full_finetune(model, tokenizer, data, _config(tmp_path / "run"), callbacks=[_SendSignalAt(12, signum)])
+    with pytest.raises(ft.TrainingInterrupted, match="stopped at step 13 of 20.*resume_from_checkpoint=True") as info:
+        ft.full_finetune(model, tokenizer, data, _config(tmp_path / "run"), callbacks=[_SendSignalAt(12, signum)])
+    stopped = info.value.result
     assert signal.getsignal(signal.SIGINT) is previous_handler, "the signal handlers were not restored"
     # The signal arrives after step 12's checks, so the interrupt checkpoint is taken at the end of step 13:
     # not a periodic one (every 2 steps), and no final/ model for an unfinished run.

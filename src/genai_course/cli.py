@@ -11,21 +11,17 @@ import argparse
 import sys
 
 from genai_course import doctor, grading, runner
-from genai_course.cache import CacheError
-from genai_course.choices import SettingError
-from genai_course.data import DataError
-from genai_course.finetune import FinetuneError
-from genai_course.generation import ContextWindowError, GenerationSettingError
-from genai_course.metrics import MetricInputError
-from genai_course.models import ModelLoadError
-from genai_course.paths import PathProblem
-from genai_course.profiles import ProfileError
 from genai_course.tiny import build_cli
 
 USAGE_EXIT = 2
-# Errors that mean "the input was wrong", each carrying its own explanation.
-OUR_ERRORS = (CacheError, SettingError, DataError, FinetuneError, ContextWindowError, GenerationSettingError,
-              MetricInputError, ModelLoadError, PathProblem, ProfileError)
+PACKAGE = "genai_course"
+
+
+def is_ours(error: BaseException) -> bool:
+    """Whether ``error`` is one of the library's own error classes (ProfileError, DataError, ModelLoadError,
+    FinetuneError, CacheError, ...), each written to explain itself. Recognised by the module that defines
+    the class, so the CLI need not import torch-heavy modules just to name their errors."""
+    return any(cls.__module__.startswith(PACKAGE + ".") for cls in type(error).__mro__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (*OUR_ERRORS, OSError) as error:
+    except KeyboardInterrupt as interrupt:  # TrainingInterrupted says where the checkpoint is
+        detail = f": {one_line(interrupt)}" if str(interrupt) else ""
+        print(f"genai-course {args.command}: interrupted{detail}", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not (is_ours(error) or isinstance(error, OSError)):
+            raise  # a bug, not a bad input: keep the traceback
         print(f"genai-course {args.command}: error: {one_line(error)}", file=sys.stderr)
         return USAGE_EXIT
-    except KeyboardInterrupt:
-        print(f"genai-course {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

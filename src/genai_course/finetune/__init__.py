@@ -28,7 +28,7 @@ from genai_course.finetune.checkpoints import (
     weights_hash,
 )
 from genai_course.finetune.configs import FullFinetuneConfig, LoraFinetuneConfig, config_dict
-from genai_course.finetune.errors import FinetuneError, TruncationWarning
+from genai_course.finetune.errors import FinetuneError, TrainingInterrupted, TruncationWarning
 from genai_course.finetune.interrupt import SaveOnInterrupt
 from genai_course.finetune.lora import add_lora, linear_module_names
 from genai_course.finetune.result import FinetuneResult, loss_history
@@ -46,6 +46,7 @@ __all__ = [
     "LABEL_PAD",
     "FinetuneError",
     "TruncationWarning",
+    "TrainingInterrupted",
     "TruncationReport",
     "tokenize_for_summarization",
     "summarization_collator",

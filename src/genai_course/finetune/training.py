@@ -19,7 +19,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from genai_course.cost import PeakMemory, RunCost, StepTimer, saved_size_mb
 from genai_course.finetune.configs import FullFinetuneConfig, LoraFinetuneConfig, TrainConfig
-from genai_course.finetune.errors import FinetuneError
+from genai_course.finetune.errors import FinetuneError, TrainingInterrupted
 from genai_course.finetune.interrupt import SaveOnInterrupt
 from genai_course.finetune.lora import add_lora
 from genai_course.finetune.result import FinetuneResult, loss_history
@@ -69,7 +69,11 @@ def _train(
     callbacks: Sequence[TrainerCallback],
     restore_dtype: torch.dtype | None = None,
 ) -> FinetuneResult:
-    """Tokenize, train ``model`` (already a copy) with ``Seq2SeqTrainer``, save it and measure the run."""
+    """Tokenize, train ``model`` (already a copy) with ``Seq2SeqTrainer``, save it and measure the run.
+
+    Raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) after a SIGINT/SIGTERM stopped the run at
+    a checkpoint; nothing is written to ``final/`` then, since the model is not the finished one.
+    """
     train_set, report = _tokenized(_select_examples(dataset, config.train_examples), tokenizer, config)
     eval_set = _tokenized(eval_dataset, tokenizer, config)[0] if eval_dataset is not None else None
     resume = prepare(config)  # before training: refuse early, never after an hour of work
@@ -90,9 +94,6 @@ def _train(
         trained = trained.to(restore_dtype)
     out = Path(config.output_dir)
     last = get_last_checkpoint(str(out))
-    if interrupted:
-        print(f"[genai-course] stopped at step {state.global_step} of {state.max_steps}; resume with "
-              f"resume_from_checkpoint=True (from {last}).")
     saved_to = save_final(trainer, trained, tokenizer, out) if config.save_final and not interrupted \
         else None
     train_losses, eval_losses = loss_history(state.log_history)
@@ -100,11 +101,17 @@ def _train(
         seconds=seconds, peak_memory_mb=memory.peak_mb, saved_mb=saved_size_mb(saved_to) if saved_to else 0.0,
         memory_method=memory.method, steps=state.global_step, seconds_per_step=timer.median(),
     )
-    return FinetuneResult(
+    result = FinetuneResult(
         method=method, model=trained, tokenizer=tokenizer, params=params, cost=cost, loss_history=train_losses,
         eval_history=eval_losses, output_dir=out, global_step=state.global_step, truncation=report,
         saved_to=saved_to, interrupted=interrupted, resumed_from=resume, checkpoint=Path(last) if last else None,
     )
+    if interrupted:
+        raise TrainingInterrupted(
+            f"Training stopped at step {state.global_step} of {state.max_steps}; the checkpoint {last} holds it. "
+            "Run again with resume_from_checkpoint=True to continue from there.", result, result.checkpoint,
+        )
+    return result
 
 
 def _copy_for_training(model: PreTrainedModel) -> tuple[PreTrainedModel, torch.dtype | None]:
