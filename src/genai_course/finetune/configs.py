@@ -28,8 +28,7 @@ CHECKPOINT_FRACTION = 0.1
 class _CourseTrainingArguments(Seq2SeqTrainingArguments):
     """What full fine-tuning and LoRA share: the course's defaults and our own fields."""
 
-    # ---- course defaults that differ from transformers' ----
-    output_dir: str | None = "runs/lab2/finetune"
+    # ---- course defaults that differ from transformers' (output_dir and the optimiser's: per method) ----
     num_train_epochs: float = 1.0
     logging_steps: float = 10
     save_steps: float = CHECKPOINT_FRACTION  # an int: every that many steps; < 1: that fraction of the run
