@@ -4,7 +4,7 @@ The model has google/flan-t5-base's architecture (``models.flan_t5_base_config()
 so the benchmark runs offline; speed and memory do not depend on the weights' values. Both methods go
 through the library's own ``full_finetune`` / ``lora_finetune`` (Seq2SeqTrainer, AdamW, course LoRA
 r=32 on q and v) on the same synthetic batches of short sequences. Each method runs in a fresh process
-so that memory one run freed cannot hide the other's allocations; see ``genai_course.finetune`` for how
+so that memory one run freed cannot hide the other's allocations; see ``genai_course.cost`` for how
 peak memory is measured (memory added above the level at the start of training: RSS high-water mark on
 the CPU, ``max_memory_allocated`` on a GPU).
 
@@ -27,7 +27,14 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
 from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
+from datasets import Dataset
+from transformers import T5ForConditionalGeneration
+
+from genai_course import finetune as ft
+from genai_course.cost import PeakMemory
+from genai_course.models import flan_t5_base_config
 
 METHODS = ("full", "lora")
 
@@ -44,8 +51,6 @@ class Settings:
 
 def _dataset(settings: Settings, vocab: int):
     """Rows of random words whose prompts and summaries are exactly the requested token lengths."""
-    from datasets import Dataset
-
     rng = random.Random(settings.seed)
     n = settings.steps * settings.batch_size
 
@@ -64,24 +69,19 @@ def _dataset(settings: Settings, vocab: int):
 
 def measure(method: str, settings: Settings) -> dict:
     """Build the model, train ``settings.steps`` steps with ``method``, return its cost (in a child process)."""
-    import torch
-    from transformers import T5ForConditionalGeneration
-
-    from genai_course import finetune as ft
-    from genai_course.models import flan_t5_base_config
-
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     config = flan_t5_base_config()
     started = time.perf_counter()
-    model = T5ForConditionalGeneration(config)
+    with PeakMemory("cpu") as build_memory:  # the same measurement the library applies to training
+        model = T5ForConditionalGeneration(config)
     build_seconds = time.perf_counter() - started
     vocab = 5000
     tokenizer, data = stand_in_tokenizer(vocab), _dataset(settings, vocab)
     common = dict(
         max_steps=settings.steps, per_device_train_batch_size=settings.batch_size, seed=settings.seed,
-        prompt_style="none", logging_steps=1, save_checkpoints=False, progress=False,
+        prompt_style="none", logging_steps=1, save_strategy="no", disable_tqdm=True,
     )
     with tempfile.TemporaryDirectory() as out:
         if method == "full":
@@ -99,6 +99,7 @@ def measure(method: str, settings: Settings) -> dict:
         "memory_method": result.cost.memory_method,
         "steps": result.cost.steps,
         "model_build_seconds": build_seconds,
+        "model_build_memory_mb": build_memory.peak_mb,
         "device": str(next(result.model.parameters()).device),
         "torch_threads": torch.get_num_threads(),
     }

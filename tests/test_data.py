@@ -84,8 +84,10 @@ def test_missing_split(tmp_path):
 
 
 def test_unknown_source():
-    with pytest.raises(DataError, match="Unknown DialogSum source"):
+    with pytest.raises(DataError, match=r"'./no/such/place' does not exist \(looked for /"):
         load_dialogsum("./no/such/place")
+    with pytest.raises(DataError, match="Unknown DialogSum source"):
+        load_dialogsum("nothing-like-a-source")
 
 
 def test_unreachable_hub_suggests_tiny(monkeypatch):

@@ -167,7 +167,10 @@ def test_bootstrap_errors_and_zero_baseline():
     with pytest.raises(MetricInputError, match="NaN"):
         bootstrap_change([1.0, float("nan")], [1.0, 2.0])
     assert bootstrap_change([0.0, 0.0], [0.1, 0.3])["relative_change"] is None
-    assert bootstrap_change([1.0, 2.0], [3.0], paired=False)["change"] == pytest.approx(1.5)
+    assert bootstrap_change([1.0, 2.0], [3.0, 3.0, 3.0], paired=False)["change"] == pytest.approx(1.5)
+    # One example per side: every resample is the same, so no interval can be given (it used to be 0-wide).
+    with pytest.raises(MetricInputError, match="at least 2 examples per side"):
+        bootstrap_change([1.0, 2.0], [3.0], paired=False)
 
 
 def test_mean_std_and_table_format():

@@ -3,14 +3,23 @@
 Sources: the Hub id ``knkarthick/dialogsum``; local files in the Hub's layout (jsonl/csv/parquet with
 ``id, dialogue, summary, topic``) or the original release's jsonl (``fname, dialogue, summary[, topic]``
 in train/dev and ``summary1..3``/``topic1..3`` in test); a folder written by ``save_to_disk``; or
-``"tiny"``, the offline tiny world. Malformed input is reported with the file, row and problem.
+``"tiny"``, the offline tiny world. Malformed input is reported with the file, row (or jsonl line) and
+problem. Duplicated ids and rows shared between train and test are reported too: a warning with counts
+by default, an error with ``strict=True`` (a test row seen in training inflates every score).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import warnings
+from collections import Counter
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+from genai_course.paths import looks_local, missing_local_path
+from genai_course.tiny import ensure_tiny_world
 
 COLUMNS = ("id", "dialogue", "summary", "topic")
 SPLITS = ("train", "validation", "test")
@@ -24,24 +33,48 @@ class DataError(ValueError):
     """Data that cannot be used as DialogSum, with where and what is wrong."""
 
 
-def load_dialogsum(source: str | Path = HUB_ID) -> DatasetDict:
-    """DialogSum with splits train/validation/test and columns ``id, dialogue, summary, topic``."""
+class DataWarning(UserWarning):
+    """Data that can be used but probably should not be as it is (duplicates, train/test overlap)."""
+
+
+def load_dialogsum(source: str | Path = HUB_ID, *, strict: bool = False) -> DatasetDict:
+    """DialogSum with splits train/validation/test and columns ``id, dialogue, summary, topic``.
+
+    Duplicate ids within a split and rows (ids or dialogues) shared by train and test are reported as a
+    :class:`DataWarning` with counts, or raised as a :class:`DataError` when ``strict``.
+    """
     source = str(source)
     if source == "tiny":
-        from genai_course.tiny import ensure_tiny_world
-
-        return _validated(load_from_disk(str(ensure_tiny_world().corpus)), "the tiny world's corpus")
+        return _checked(load_from_disk(str(ensure_tiny_world().corpus)), "the tiny world's corpus", strict)
     path = Path(source).expanduser()
     if path.is_dir() and (path / "dataset_dict.json").exists():
-        return _validated(load_from_disk(str(path)), str(path))
+        return _checked(_load_saved(path), str(path), strict)
     if path.exists():
-        return _validated(_load_files(path), str(path))
-    if source.count("/") == 1 and not source.startswith((".", "/", "~")):
-        return _validated(_load_hub(source), source)
+        return _checked(_load_files(path), str(path), strict)
+    if looks_local(source):
+        raise DataError(missing_local_path(source, "DialogSum"))
+    if source.count("/") == 1:
+        return _checked(_load_hub(source), source, strict)
     raise DataError(
         f"Unknown DialogSum source {source!r}: not an existing file or folder, not a Hub id "
         f"(like {HUB_ID!r}) and not 'tiny'."
     )
+
+
+def _checked(data: DatasetDict, where: str, strict: bool) -> DatasetDict:
+    data = _validated(data, where)
+    _report_overlaps(data, where, strict)
+    return data
+
+
+def _load_saved(path: Path) -> DatasetDict:
+    try:
+        return load_from_disk(str(path))
+    except Exception as error:  # datasets raises many types for a damaged folder
+        raise DataError(
+            f"{path}: cannot be read as a save_to_disk folder ({error.__class__.__name__}: {error}); "
+            "save it again with DatasetDict.save_to_disk."
+        ) from error
 
 
 def _load_hub(repo_id: str) -> DatasetDict:
@@ -83,15 +116,49 @@ def _data_files(path: Path) -> dict[str, Path]:
     return found
 
 
+def _check_json_lines(file: Path) -> None:
+    """Name the first malformed line of a jsonl file (datasets' own error gives no line number)."""
+    with open(file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{file}, line {number}: not valid JSON ({error.msg}); fix or remove it.") from error
+            if not isinstance(row, dict):
+                raise DataError(f"{file}, line {number}: expected a JSON object per line, got {type(row).__name__}.")
+
+
+def _check_csv_rows(file: Path) -> None:
+    """A csv file with a header but no rows is named as such (datasets says "corresponds to no data")."""
+    with open(file, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{file}: is empty; a DialogSum split needs a header and at least one row.")
+        if not any(any(cell.strip() for cell in row) for row in rows):
+            raise DataError(f"{file}: has no rows (only a header: {', '.join(header)}); "
+                            "a DialogSum split needs at least one example.")
+
+
+def _read_file(file: Path) -> Dataset:
+    if file.suffix.lower() == ".jsonl":
+        _check_json_lines(file)
+    if file.suffix.lower() == ".csv":
+        _check_csv_rows(file)
+    try:
+        dataset = load_dataset(FORMATS[file.suffix.lower()], data_files=str(file), split="train")
+    except Exception as error:
+        raise DataError(f"{file}: cannot be read as {file.suffix} ({error.__class__.__name__}: {error}).") from error
+    if len(dataset) == 0:
+        header = f" (only a header: {', '.join(dataset.column_names)})" if dataset.column_names else ""
+        raise DataError(f"{file}: has no rows{header}; a DialogSum split needs at least one example.")
+    return dataset
+
+
 def _load_files(path: Path) -> DatasetDict:
-    splits = {}
-    for split, file in _data_files(path).items():
-        try:
-            dataset = load_dataset(FORMATS[file.suffix.lower()], data_files=str(file), split="train")
-        except Exception as error:
-            raise DataError(f"{file}: cannot be read as {file.suffix} ({error.__class__.__name__}: {error}).") from error
-        splits[split] = _to_hub_layout(dataset, file)
-    return DatasetDict(splits)
+    return DatasetDict({split: _to_hub_layout(_read_file(file), file) for split, file in _data_files(path).items()})
 
 
 def _to_hub_layout(dataset: Dataset, file: Path) -> Dataset:
@@ -129,16 +196,57 @@ def _validated(data: DatasetDict, where: str) -> DatasetDict:
         dataset = data[split]
         missing = [c for c in COLUMNS if c not in dataset.column_names]
         if missing:
-            raise DataError(f"{where} [{split}]: missing column(s) {', '.join(missing)}; found {', '.join(dataset.column_names)}.")
+            raise DataError(
+                f"{where} [{split}]: missing column(s) {', '.join(missing)}; found {', '.join(dataset.column_names)}."
+            )
+        if len(dataset) == 0:
+            raise DataError(f"{where} [{split}]: the split has no rows.")
         for column in ("dialogue", "summary"):
-            for row, text in enumerate(dataset[column]):
-                if not isinstance(text, str) or not text.strip():
-                    raise DataError(
-                        f"{where} [{split}] row {row} (id {dataset[row]['id']!r}): empty {column}. "
-                        "Remove or fix that row."
-                    )
+            _check_texts(dataset, column, f"{where} [{split}]")
         out[split] = dataset.select_columns(list(COLUMNS))
     return DatasetDict(out)
+
+
+def _check_texts(dataset: Dataset, column: str, where: str) -> None:
+    for row, text in enumerate(dataset[column]):
+        if not isinstance(text, str):
+            problem = f"the {column} is a {type(text).__name__} ({text!r:.60}), not text"
+        elif not text.strip():
+            problem = f"empty {column}"
+        else:
+            continue
+        raise DataError(f"{where} row {row} (id {dataset[row]['id']!r}): {problem}. Remove or fix that row.")
+
+
+def _overlap_problems(data: DatasetDict) -> list[str]:
+    problems = []
+    for split in SPLITS:
+        counts = Counter(data[split]["id"])
+        repeated = {i: n for i, n in counts.items() if n > 1}
+        if repeated:
+            example = next(iter(repeated))
+            problems.append(f"{len(repeated)} id(s) repeated in {split} ({sum(repeated.values())} rows, "
+                            f"e.g. {example!r} x{repeated[example]})")
+    train_ids, train_dialogues = set(data["train"]["id"]), set(data["train"]["dialogue"])
+    for split in ("validation", "test"):
+        shared_ids = train_ids & set(data[split]["id"])
+        shared_rows = sum(d in train_dialogues for d in data[split]["dialogue"])
+        if shared_ids:
+            problems.append(f"{len(shared_ids)} id(s) of {split} are also in train (e.g. {sorted(shared_ids)[0]!r})")
+        if shared_rows:
+            problems.append(f"{shared_rows} {split} dialogue(s) also appear in train")
+    return problems
+
+
+def _report_overlaps(data: DatasetDict, where: str, strict: bool) -> None:
+    """Duplicate ids and train/test overlap: a warning with counts, or an error when ``strict``."""
+    problems = _overlap_problems(data)
+    if not problems:
+        return
+    message = f"{where}: " + "; ".join(problems) + ". Scores on rows seen in training are inflated."
+    if strict:
+        raise DataError(message + " Deduplicate the splits, or load with strict=False to continue anyway.")
+    warnings.warn(message + " (load_dialogsum(..., strict=True) makes this an error.)", DataWarning, stacklevel=3)
 
 
 def filter_by_length(dataset: Dataset, min_chars: int = 0, max_chars: int | None = None) -> Dataset:

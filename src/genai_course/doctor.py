@@ -8,6 +8,12 @@ import os
 import platform
 import sys
 
+import torch
+
+from genai_course.cache import HOME_ENV, CacheError, course_home
+from genai_course.profiles import PROFILE_ENV, get_profile, hub_reachable, tiny_world_dir
+from genai_course.tiny.world import TinyWorld
+
 PACKAGES = ("genai-course", "torch", "transformers", "tokenizers", "datasets", "peft", "trl", "accelerate",
             "evaluate", "rouge_score", "nbval", "nbclient", "nbgrader")
 
@@ -19,12 +25,6 @@ def register(subparsers) -> None:
 
 def report() -> list[tuple[str, str]]:
     """(label, value) rows describing this installation."""
-    import torch
-
-    from genai_course.cache import course_home
-    from genai_course.profiles import PROFILE_ENV, get_profile, hub_reachable, tiny_world_dir
-    from genai_course.tiny.world import TinyWorld
-
     rows = [("python", sys.version.split()[0]), ("platform", platform.platform())]
     for name in PACKAGES:
         try:
@@ -34,15 +34,19 @@ def report() -> list[tuple[str, str]]:
     rows.append(("cpu threads", str(torch.get_num_threads())))
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        rows.append(("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB, bf16={torch.cuda.is_bf16_supported()}"))
+        memory = f"{props.total_memory / 2**30:.1f} GiB"
+        rows.append(("gpu", f"{props.name}, {memory}, bf16={torch.cuda.is_bf16_supported()}"))
     else:
         rows.append(("gpu", "none (CPU only)"))
     online, why = hub_reachable()
     rows.append(("hugging face hub", ("reachable" if online else "unreachable") + f" ({why})"))
-    world = TinyWorld(tiny_world_dir())
-    rows.append(("GENAI_COURSE_HOME", str(course_home())))
-    rows.append(("tiny world", f"built at {world.root}" if world.is_complete()
-                 else "not built yet (genai-course build-tiny)"))
+    try:
+        world = TinyWorld(tiny_world_dir())
+        rows.append((HOME_ENV, str(course_home())))
+        rows.append(("tiny world", f"built at {world.root}" if world.is_complete()
+                     else "not built yet (genai-course build-tiny)"))
+    except CacheError as error:  # the doctor reports a broken cache folder instead of failing on it
+        rows.append((HOME_ENV, f"ERROR: {error}"))
     rows.append((PROFILE_ENV, os.environ.get(PROFILE_ENV, "(unset)")))
     try:
         profile = get_profile(verbose=False)

@@ -25,6 +25,40 @@ class ContextWindowError(ValueError):
     """A prompt that does not fit in the model's context window."""
 
 
+class GenerationSettingError(ValueError):
+    """A generation setting of the wrong type or out of range; the message gives the valid range."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# (setting, is it valid, the valid values in words). transformers accepts e.g. top_p=1.5 without a word and
+# then filters nothing; a None means "not set" and is always allowed.
+_RULES = (
+    ("top_p", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    ("top_k", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0 (0: off)"),
+    ("temperature", lambda v: _is_number(v) and v > 0, "a number > 0"),
+    ("max_new_tokens", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
+    ("num_beams", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
+    ("repetition_penalty", lambda v: _is_number(v) and v > 0, "a number > 0"),
+)
+
+
+def check_generation_config(config: GenerationConfig) -> GenerationConfig:
+    """``config`` if its sampling and length settings are in range, else :class:`GenerationSettingError`."""
+    if not isinstance(config, GenerationConfig):
+        raise GenerationSettingError(
+            f"Expected a transformers.GenerationConfig, got {type(config).__name__}; "
+            "build one with GenerationConfig(max_new_tokens=..., do_sample=...)."
+        )
+    for name, valid, words in _RULES:
+        value = getattr(config, name, None)
+        if value is not None and not valid(value):
+            raise GenerationSettingError(f"Generation setting {name}={value!r} is invalid: it must be {words}.")
+    return config
+
+
 def context_window(tokenizer: PreTrainedTokenizerBase) -> int:
     """The number of input tokens the model was trained to read (FLAN-T5: 512)."""
     limit = getattr(tokenizer, "model_max_length", None)
@@ -74,9 +108,9 @@ def generate_ids(
         raise TypeError("prompts must be a list of strings, not a single string")
     if not prompts:
         return []
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    config = config or DEFAULT_CONFIG
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    config = check_generation_config(config or DEFAULT_CONFIG)
     lengths = check_fits(tokenizer, prompts)
     if seed is not None:
         torch.manual_seed(seed)

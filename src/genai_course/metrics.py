@@ -1,4 +1,4 @@
-"""Scores for generated summaries: ROUGE (offline, ``evaluate``-compatible) and bootstrap intervals.
+"""Scores for generated text: ROUGE (offline, ``evaluate``-compatible), exact match, bootstrap intervals.
 
 ROUGE uses the ``rouge_score`` engine that ``evaluate``'s ``rouge`` wraps, and aggregates the same way:
 the ``mid`` F-measure of rouge_score's ``BootstrapAggregator`` (the median of 1,000 bootstrap means),
@@ -16,6 +16,7 @@ from rouge_score import rouge_scorer, scoring
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 AGGREGATES = ("bootstrap", "mean")
+MIN_BOOTSTRAP_SAMPLES = 2
 
 
 class MetricInputError(ValueError):
@@ -122,6 +123,10 @@ def bootstrap_change(
 ) -> dict[str, float | None]:
     """Mean before, mean after, their change (after - before) and a percentile bootstrap interval of it.
 
+    The interval is the *percentile bootstrap*: resample the examples with replacement ``n_resamples``
+    times (seeded), compute the change of means each time, and take the ``(1 - confidence) / 2`` and
+    ``(1 + confidence) / 2`` percentiles of those changes (no bias correction, no studentizing). It needs at
+    least 2 examples on each side: with one, every resample is the same and the "interval" has no width.
     ``paired=True`` resamples the same examples on both sides (before/after on the same inputs), which
     removes the between-example spread from the interval; ``paired=False`` resamples each side alone.
     ``relative_change`` is change / |before mean|, or None when the before mean is 0.
@@ -132,6 +137,12 @@ def bootstrap_change(
         raise MetricInputError(
             f"A paired bootstrap needs the same examples before and after, got {len(before_arr)} and "
             f"{len(after_arr)} values; pass paired=False for two independent samples."
+        )
+    if min(len(before_arr), len(after_arr)) < MIN_BOOTSTRAP_SAMPLES:
+        raise MetricInputError(
+            f"A bootstrap interval needs at least {MIN_BOOTSTRAP_SAMPLES} examples per side, got "
+            f"{len(before_arr)} before and {len(after_arr)} after: with one, every resample is identical and "
+            "the interval has zero width. Score more examples."
         )
     if not 0 < confidence < 1:
         raise MetricInputError(f"confidence must be between 0 and 1, got {confidence}.")
@@ -157,6 +168,27 @@ def bootstrap_change(
         "ci_low": float(low),
         "ci_high": float(high),
     }
+
+
+def _normalize_answer(text: str) -> str:
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in str(text).lower()).split())
+
+
+def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Share of predictions equal to their reference, ignoring case, punctuation and extra spaces.
+
+    Used for Lab 2's second task (topic naming) whose answers are short labels, where partial credit
+    (ROUGE) would blur the difference between "knows the topic" and "writes a summary that mentions it".
+    """
+    predictions, references = list(predictions), list(references)
+    if len(predictions) != len(references):
+        raise MetricInputError(
+            f"{len(predictions)} predictions but {len(references)} references; they must pair up."
+        )
+    if not predictions:
+        raise MetricInputError("Nothing to score: no predictions.")
+    hits = sum(_normalize_answer(p) == _normalize_answer(r) for p, r in zip(predictions, references))
+    return hits / len(predictions)
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:

@@ -2,14 +2,20 @@
 
 Real models (Hub ids or local folders) and the tiny world's models go through the same
 ``from_pretrained`` calls; a tiny-world path that does not exist yet is built on first use.
+
+Every load checks what it loaded: a local path that does not exist is named as such (not reported as a
+failed Hub connection), a truncated weights file is named, a folder without tokenizer files is refused
+(transformers would quietly build an empty 104-token tokenizer that decodes everything to ''), and a
+model whose weights were partly *newly initialised* (a T5 folder loaded as a classifier gets a random
+classification head) is refused: its outputs would be noise that looks like a result.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
@@ -17,9 +23,19 @@ from transformers import (
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    T5Config,
 )
 
+from genai_course.choices import SettingError, check_device, check_dtype
+from genai_course.paths import looks_local, missing_local_path
 from genai_course.profiles import Profile, tiny_world_dir
+from genai_course.tiny import ensure_tiny_world
+
+# Files from which a tokenizer can be built; tokenizer_config.json alone is not enough.
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model",
+                   "vocab.json", "vocab.txt")
+HUB_HINT = ("The Hugging Face Hub may be unreachable from here: run `genai-course doctor`, or use the "
+            "offline tiny world with get_profile('tiny') / GENAI_COURSE_PROFILE=tiny.")
 
 
 class ModelLoadError(RuntimeError):
@@ -27,11 +43,19 @@ class ModelLoadError(RuntimeError):
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto``: the first CUDA GPU, else Apple's MPS, else the CPU."""
-    if requested and requested != "auto":
+    """``auto``: the first CUDA GPU, else Apple's MPS, else the CPU; otherwise one of ``choices.DEVICES``."""
+    try:
+        requested = check_device(requested or "auto")
+    except SettingError as error:
+        raise ModelLoadError(str(error)) from error
+    if requested != "auto":
         device = torch.device(requested)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ModelLoadError(f"Device {requested!r} was asked for but no CUDA GPU is visible.")
+            raise ModelLoadError(f"Device {requested!r} was asked for but no CUDA GPU is visible; use 'cpu'.")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ModelLoadError(f"Device {requested!r}: only {torch.cuda.device_count()} GPU(s) are visible.")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ModelLoadError("Device 'mps' was asked for but Apple's MPS is not available here; use 'cpu'.")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -40,62 +64,96 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+def pick_dtype(device: torch.device, requested: str = "auto", *, allow_float16: bool = True) -> torch.dtype:
     """bf16 on GPUs that support it, fp32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
-    if requested and requested != "auto":
-        try:
-            dtype = getattr(torch, requested)
-        except AttributeError:
-            raise ModelLoadError(f"Unknown dtype {requested!r}; use auto, float32, bfloat16 or float16.")
-        if not isinstance(dtype, torch.dtype):
-            raise ModelLoadError(f"Unknown dtype {requested!r}; use auto, float32, bfloat16 or float16.")
-        return dtype
+    try:
+        requested = check_dtype(requested or "auto", allow_float16=allow_float16)
+    except SettingError as error:
+        raise ModelLoadError(str(error)) from error
+    if requested != "auto":
+        return getattr(torch, requested)
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
 
 
-def _is_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not Path(name).expanduser().exists()
-
-
-def _ensure_available(name: str) -> str:
-    """Build the tiny world if ``name`` lives in it; reject local paths that do not exist."""
+def _ensure_available(name: str, what: str) -> str:
+    """Build the tiny world if ``name`` lives in it; reject local-looking paths that do not exist."""
     path = Path(name).expanduser()
     tiny_root = tiny_world_dir()
     if not path.exists() and (path == tiny_root or tiny_root in path.parents):
-        from genai_course.tiny import ensure_tiny_world
-
         ensure_tiny_world()
     if path.exists():
         return str(path)
-    if name.startswith((".", "/", "~")) or (os.sep in name and not _is_hub_id(name)):
-        raise ModelLoadError(
-            f"Model path {name!r} does not exist. Check the path, or use the offline tiny world: "
-            "get_profile('tiny') / GENAI_COURSE_PROFILE=tiny."
-        )
+    if looks_local(name):
+        raise ModelLoadError(missing_local_path(name, what))
     return name
 
 
-def _load(loader, name: str, what: str, **kwargs):
-    resolved = _ensure_available(name)
+def check_weight_files(folder: Path) -> None:
+    """Read every safetensors header in ``folder``, so a truncated file is named here, not deep in a load."""
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as error:
+            raise ModelLoadError(
+                f"{file} is damaged ({error}); it was probably cut off while being written or downloaded. "
+                "Copy, download or train it again."
+            ) from error
+
+
+def _newly_initialised(info: dict) -> list[str]:
+    return sorted(info.get("missing_keys") or []) + sorted(str(k) for k in info.get("mismatched_keys") or [])
+
+
+def from_pretrained_checked(loader, name: str, what: str, **kwargs) -> PreTrainedModel:
+    """``loader.from_pretrained(name)`` with every failure turned into a :class:`ModelLoadError` that names
+    ``name`` and what to do, and refused when some weights were newly initialised (not in the checkpoint)."""
+    resolved = _ensure_available(name, what)
+    local = Path(resolved).exists()
+    if local and Path(resolved).is_dir():
+        check_weight_files(Path(resolved))
     try:
-        return loader.from_pretrained(resolved, **kwargs)
-    except (OSError, ValueError) as error:  # ValueError: a config.json that names no known model
-        offline = not Path(resolved).exists()
-        hint = (
-            "The Hugging Face Hub may be unreachable from here: run `genai-course doctor`, or use the "
-            "offline tiny world with get_profile('tiny') / GENAI_COURSE_PROFILE=tiny."
-            if offline
-            else "The folder exists but does not hold a complete model: rebuild or re-download it."
-        )
+        model, info = loader.from_pretrained(resolved, output_loading_info=True, **kwargs)
+    except (OSError, ValueError, SafetensorError, EOFError) as error:  # ValueError: a config naming no model
+        hint = HUB_HINT if not local else "The folder exists but does not hold a complete model: rebuild or " \
+            "re-download it (or save it again with save_pretrained)."
         raise ModelLoadError(f"Could not load the {what} {name!r}: {error}\n{hint}") from error
+    fresh = _newly_initialised(info)
+    if fresh:
+        shown = ", ".join(fresh[:4]) + (f" and {len(fresh) - 4} more" if len(fresh) > 4 else "")
+        raise ModelLoadError(
+            f"{name!r} is not a trained {what}: {len(fresh)} weight(s) are not in the checkpoint and would be "
+            f"randomly initialised ({shown}), so its outputs would be noise. Pass a checkpoint trained for "
+            "this task (for the reward model: a sequence-classification model such as "
+            "facebook/roberta-hate-speech-dynabench-r4-target)."
+        )
+    return model
+
+
+def check_tokenizer_files(name: str) -> str:
+    """``name`` resolved; a local folder must hold files a tokenizer can be built from."""
+    resolved = _ensure_available(name, "tokenizer")
+    folder = Path(resolved)
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"{folder} holds no tokenizer files ({', '.join(TOKENIZER_FILES)}): transformers would build an "
+            "empty default tokenizer and every summary would decode to ''. Save the model's tokenizer there "
+            f"(tokenizer.save_pretrained('{folder}')) or copy its files from where the model came from."
+        )
+    return resolved
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    """A tokenizer by Hub id or local folder."""
-    return _load(AutoTokenizer, name, "tokenizer")
+    """A tokenizer by Hub id or local folder; a local folder must hold the tokenizer's files."""
+    resolved = check_tokenizer_files(name)
+    folder = Path(resolved)
+    try:
+        return AutoTokenizer.from_pretrained(resolved)
+    except (OSError, ValueError) as error:
+        hint = HUB_HINT if not folder.exists() else "The tokenizer files there are incomplete or damaged."
+        raise ModelLoadError(f"Could not load the tokenizer {name!r}: {error}\n{hint}") from error
 
 
 def load_summarizer(
@@ -104,7 +162,9 @@ def load_summarizer(
     """The seq2seq summarizer and its tokenizer, on the chosen device, in eval mode."""
     name, device, dtype = _resolve(source, "summarizer", device, dtype)
     torch_device = pick_device(device)
-    model = _load(AutoModelForSeq2SeqLM, name, "summarizer", dtype=pick_dtype(torch_device, dtype))
+    chosen = pick_dtype(torch_device, dtype, allow_float16=False)  # the course's summarizers are T5
+    check_tokenizer_files(name)  # first: a folder without one fails before the weights are read
+    model = from_pretrained_checked(AutoModelForSeq2SeqLM, name, "summarizer", dtype=chosen)
     return model.to(torch_device).eval(), load_tokenizer(name)
 
 
@@ -114,9 +174,9 @@ def load_reward_classifier(
     """The hate-speech classifier used as reward model, with its tokenizer, in eval mode."""
     name, device, dtype = _resolve(source, "reward_model", device, dtype)
     torch_device = pick_device(device)
-    model = _load(
-        AutoModelForSequenceClassification, name, "reward classifier", dtype=pick_dtype(torch_device, dtype)
-    )
+    chosen = pick_dtype(torch_device, dtype)
+    check_tokenizer_files(name)
+    model = from_pretrained_checked(AutoModelForSequenceClassification, name, "reward classifier", dtype=chosen)
     return model.to(torch_device).eval(), load_tokenizer(name)
 
 
@@ -125,7 +185,9 @@ def load_causal_lm(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A causal LM (Lab 3's GRPO extra) and its tokenizer, padded on the left for generation."""
     torch_device = pick_device(device or "auto")
-    model = _load(AutoModelForCausalLM, name, "causal LM", dtype=pick_dtype(torch_device, dtype or "auto"))
+    chosen = pick_dtype(torch_device, dtype or "auto")
+    check_tokenizer_files(name)
+    model = from_pretrained_checked(AutoModelForCausalLM, name, "causal LM", dtype=chosen)
     tokenizer = load_tokenizer(name)
     if tokenizer.pad_token is None:  # many causal LMs ship without one; batches need it
         tokenizer.pad_token = tokenizer.eos_token
@@ -153,10 +215,8 @@ def count_parameters(model: torch.nn.Module) -> dict:
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
 
 
-def flan_t5_base_config():
+def flan_t5_base_config() -> T5Config:
     """google/flan-t5-base's architecture, written out so benchmarks and tests need no download."""
-    from transformers import T5Config
-
     return T5Config(
         vocab_size=32128,
         d_model=768,

@@ -7,12 +7,15 @@ dtype. ``auto`` picks ``full`` when the Hugging Face Hub answers and ``tiny`` ot
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from genai_course.cache import course_home
+from genai_course.choices import SettingError, check_device, check_dtype
+from genai_course.tiny import TINY_WORLD_VERSION
 
 PROFILE_ENV = "GENAI_COURSE_PROFILE"
 PROFILE_NAMES = ("tiny", "full", "auto")
@@ -20,7 +23,46 @@ HUB_HOST = "huggingface.co"
 
 
 class ProfileError(ValueError):
-    """A profile name or override that does not exist."""
+    """A profile name, override or value that does not exist or is out of range."""
+
+
+TEXT_FIELDS = ("name", "summarizer", "reward_model", "dataset")
+POSITIVE_INTS = ("n_eval", "eval_batch_size", "max_new_tokens", "train_batch_size", "lora_r", "ppo_steps",
+                 "ppo_batch_size", "ppo_mini_batch_size", "ppo_epochs", "n_toxicity_eval")
+POSITIVE_NUMBERS = ("full_ft_lr", "full_ft_epochs", "lora_lr", "lora_epochs", "ppo_lr")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to us
+
+
+def _check_number(name: str, value: object) -> None:
+    ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value > 0
+    if not ok:
+        raise ProfileError(f"Profile field {name} must be a positive number, got {value!r}.")
+
+
+def check_field(name: str, value: object) -> None:
+    """Raise :class:`ProfileError` unless ``value`` suits the profile field ``name`` (type and range)."""
+    if name in TEXT_FIELDS and not (isinstance(value, str) and value.strip()):
+        raise ProfileError(f"Profile field {name} must be a non-empty string, got {value!r}.")
+    if name == "finetuned_summarizer" and value is not None and not (isinstance(value, str) and value.strip()):
+        raise ProfileError(f"Profile field {name} must be a path/Hub id or None, got {value!r}.")
+    if name in POSITIVE_INTS and not (_is_int(value) and value > 0):
+        raise ProfileError(f"Profile field {name} must be a positive integer, got {value!r}.")
+    if name == "train_examples" and value is not None and not (_is_int(value) and value > 0):
+        raise ProfileError(f"Profile field train_examples must be a positive integer or None, got {value!r}.")
+    if name == "seed" and not (_is_int(value) and value >= 0):
+        raise ProfileError(f"Profile field seed must be an integer >= 0, got {value!r}.")
+    if name in POSITIVE_NUMBERS:
+        _check_number(name, value)
+    try:
+        if name == "device":
+            check_device(value)
+        elif name == "dtype":
+            check_dtype(value)  # the summarizers are T5: float16 is refused with the reason
+    except SettingError as error:
+        raise ProfileError(f"Profile field {name}: {error}") from error
 
 
 @dataclass
@@ -60,6 +102,11 @@ class Profile:
     n_toxicity_eval: int = 100
     notes: list[str] = field(default_factory=list)
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # Checked when set (at creation, by replace() and by assignment), not when a lab first uses it.
+        check_field(name, value)
+        super().__setattr__(name, value)
+
     @property
     def is_tiny(self) -> bool:
         return self.name == "tiny"
@@ -79,8 +126,6 @@ class Profile:
 
 def tiny_world_dir() -> Path:
     """Where the offline tiny world lives (built on first use)."""
-    from genai_course.tiny import TINY_WORLD_VERSION
-
     return course_home() / f"tiny-world-v{TINY_WORLD_VERSION}"
 
 

@@ -36,8 +36,9 @@ def label_index(config, label: str) -> int:
     known = sorted(set(label2id) | set(id2label.values()))
     generic = all(name.upper().startswith("LABEL_") for name in known)
     hint = (
-        " The classifier's labels are generic (LABEL_0, LABEL_1, ...): find out which index means what "
-        "from its model card and pass that name, e.g. reward_label='LABEL_0'."
+        " The classifier's labels are generic (LABEL_0, LABEL_1, ...), which is also what a model without a "
+        "trained classification head reports: load it with models.load_reward_classifier (it refuses "
+        "untrained heads), and only if its model card says which index means what, pass that name."
         if generic
         else " Pass the label names this classifier uses (reward_label=..., toxic_label=...)."
     )

@@ -1,0 +1,169 @@
+"""What a training run costs: wall time per step, peak memory added, size of what was saved.
+
+Shared by fine-tuning (:mod:`genai_course.finetune`) and ``benchmarks/``. Peak memory is the memory a
+block of code *added* above the level at its start:
+
+- on a CUDA device, ``torch.cuda.max_memory_allocated`` after resetting the peak counter;
+- on the CPU (Linux), the kernel's resident-set high-water mark (``VmHWM``), reset at the start by
+  writing ``5`` to ``/proc/self/clear_refs``; where that is not allowed, a background thread samples the
+  resident set (``/proc/self/statm``) every few milliseconds; elsewhere ``resource.getrusage``.
+  Freed memory is handed back to the OS first (``malloc_trim``) so an earlier run's leftovers do not hide
+  this run's allocations. RSS counts everything the process touches, so compare runs measured the same
+  way (the benchmark runs each method in a fresh process).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import resource
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from genai_course.models import pick_device
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass
+class RunCost:
+    """What a training run cost. ``peak_memory_mb`` is memory added above the run's starting level."""
+
+    seconds: float
+    peak_memory_mb: float
+    saved_mb: float
+    memory_method: str
+    steps: int = 0
+    seconds_per_step: float = 0.0  # median over steps (the first, warm-up, step excluded when possible)
+
+    def as_dict(self) -> dict:
+        """The three numbers the lab records (``seconds``, ``peak_memory_mb``, ``saved_mb``)."""
+        return {"seconds": self.seconds, "peak_memory_mb": self.peak_memory_mb, "saved_mb": self.saved_mb}
+
+
+def _release_freed_memory() -> None:
+    """Return freed heap memory to the OS so RSS growth reflects new allocations (glibc only)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def _maxrss_bytes() -> int:
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value if sys.platform == "darwin" else value * 1024  # Linux reports KiB, macOS bytes
+
+
+class PeakMemory:
+    """Measures the peak memory a block of code adds; see the module docstring for the method."""
+
+    def __init__(self, device: torch.device | str | None = None, interval: float = 0.005):
+        self.device = torch.device(device) if device is not None else pick_device("auto")
+        self.interval = interval
+        self.method = ""
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "PeakMemory":
+        _release_freed_memory()
+        if self.device.type == "cuda":
+            self.method = "cuda max_memory_allocated"
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        elif self._reset_high_water_mark():
+            self.method = "process RSS high-water mark (VmHWM)"
+            self._start = _status_kb("VmRSS") * 1024
+        elif os.path.exists("/proc/self/statm"):
+            self.method = f"process RSS sampled every {self.interval * 1000:.0f} ms"
+            self._start = self._sampled_peak = _rss_bytes()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        else:
+            self.method = "process peak RSS (getrusage; only a new lifetime peak is seen)"
+            self._start = _maxrss_bytes()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        elif self.method.startswith("process RSS high"):
+            peak = _status_kb("VmHWM") * 1024
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self._sampled_peak, _rss_bytes())
+        else:
+            peak = _maxrss_bytes()
+        self.peak_bytes = max(peak - self._start, 0)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+    @staticmethod
+    def _reset_high_water_mark() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+            _status_kb("VmHWM")
+            return True
+        except (OSError, KeyError):
+            return False
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sampled_peak = max(self._sampled_peak, _rss_bytes())
+
+
+class StepTimer(TrainerCallback):
+    """Wall time of every optimizer step, for ``seconds_per_step`` and the benchmark."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._start = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.durations.append(time.perf_counter() - self._start)
+
+    def median(self) -> float:
+        """The median step time, leaving out the first (warm-up) step when there are others."""
+        steps = self.durations[1:] if len(self.durations) > 1 else self.durations
+        return float(sorted(steps)[len(steps) // 2]) if steps else 0.0
+
+
+def saved_size_mb(path: str | Path) -> float:
+    """Size of the weight files under ``path`` (safetensors/bin), in MiB: what a model or adapter weighs."""
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files if p.name.endswith(WEIGHT_SUFFIXES)) / 2**20
+
+
+__all__ = ["WEIGHT_SUFFIXES", "RunCost", "PeakMemory", "StepTimer", "saved_size_mb"]
