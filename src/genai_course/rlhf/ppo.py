@@ -32,8 +32,8 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+import genai_course.rlhf.core as core
 from genai_course.generation import generate_ids
-from genai_course.rlhf import core
 from genai_course.rlhf.value_head import ValueHead
 
 RewardFn = Callable[[list[str], list[str]], "torch.Tensor | Sequence[float]"]
