@@ -5,13 +5,21 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState, PartialState
 from peft import PeftModel
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration, T5TokenizerFast
 
 from genai_course.generation import generate, generate_ids
 from genai_course.rlhf import core
-from genai_course.rlhf.ppo import PPOConfig, PPOTrainingError, Seq2SeqPPOTrainer, add_fresh_adapter
+from genai_course.rlhf.ppo import (
+    PPOConfig,
+    PPOTrainingError,
+    Seq2SeqPPOTrainer,
+    add_fresh_adapter,
+    generation_settings,
+)
 from genai_course.rlhf.value_head import ValueHead
 
 WORDS = "alpha beta gamma delta good bad red blue green one two three four five six seven".split()
@@ -67,10 +75,62 @@ def test_logprobs_match_the_sampling_distribution_including_the_first_token(toke
     mask = core.response_mask(responses, tokenizer.eos_token_id, tokenizer.pad_token_id)
     # Pure sampling (top_k 0, top_p 1, temperature 1): the scores are the model's own log-softmax.
     expected = torch.stack(out.scores, 1).log_softmax(-1).gather(-1, responses.unsqueeze(-1)).squeeze(-1)
-    logprobs, entropy, values = trainer.forward(trainer.policy, encoded.input_ids, encoded.attention_mask, responses, mask)
+    logprobs, entropy, values = trainer.forward(
+        trainer.policy, encoded.input_ids, encoded.attention_mask, responses, mask
+    )
     assert torch.allclose(logprobs, expected * mask, atol=1e-5)
     assert logprobs[:, 0].abs().min() > 0  # the first generated token has a log-prob of its own
     assert values.shape == responses.shape and (entropy[mask == 0] == 0).all()
+
+
+def _sampled_and_scored(trainer, tokenizer, queries, seed=3):
+    """Sample with the trainer's generation config; return generate's own log-probs and the trainer's."""
+    encoded = tokenizer(queries, return_tensors="pt", padding=True)
+    torch.manual_seed(seed)
+    config = trainer.generation_config()
+    config.update(output_scores=True, return_dict_in_generate=True)
+    with generation_settings(trainer.policy, config):  # as in rollout
+        out = trainer.policy.generate(**encoded, generation_config=config)
+    responses = out.sequences[:, 1:]
+    mask = core.response_mask(responses, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    # generate's scores are the processed logits it sampled from (everything it applied, e.g. min_new_tokens).
+    scores = torch.stack(out.scores, 1).log_softmax(-1).gather(-1, responses.unsqueeze(-1)).squeeze(-1)
+    expected = torch.where(mask.bool(), scores, torch.zeros_like(scores))
+    logprobs, entropy, _ = trainer.forward(trainer.policy, encoded.input_ids, encoded.attention_mask, responses, mask)
+    return responses, expected, logprobs, entropy
+
+
+def test_min_new_tokens_is_scored_as_sampled(tokenizer):
+    trainer = Seq2SeqPPOTrainer(PPOConfig(max_new_tokens=8, min_new_tokens=3, temperature=0.7), tiny_t5(), tokenizer,
+                                no_reward)
+    responses, expected, logprobs, entropy = _sampled_and_scored(trainer, tokenizer, QUERIES[:6])
+    assert (responses[:, :3] != tokenizer.eos_token_id).all()
+    assert torch.allclose(logprobs, expected, atol=1e-5)
+    assert torch.isfinite(entropy).all()
+
+
+def test_truncated_sampling_is_refused_and_the_model_s_own_settings_are_ignored(tokenizer):
+    for settings in ({"top_k": 50}, {"top_p": 0.9}):
+        with pytest.raises(ValueError, match="top_k must be 0 and top_p 1.0"):
+            PPOConfig(**settings)
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        PPOConfig(max_new_tokens=4, min_new_tokens=5)
+    model = tiny_t5()
+    # Settings a checkpoint may ship with that generate would apply and the scoring would not see.
+    model.generation_config.update(repetition_penalty=3.0, no_repeat_ngram_size=1, min_length=6, top_k=5)
+    trainer = Seq2SeqPPOTrainer(PPOConfig(max_new_tokens=8), model, tokenizer, no_reward)
+    config = trainer.generation_config()
+    assert config.repetition_penalty in (None, 1.0) and config.no_repeat_ngram_size in (None, 0)
+    assert config.min_length in (None, 0) and config.top_k == 0
+    assert config.decoder_start_token_id == 0 and config.eos_token_id == 1
+    _, expected, logprobs, _ = _sampled_and_scored(trainer, tokenizer, QUERIES[:6])
+    assert torch.allclose(logprobs, expected, atol=1e-5)
+    # The rollouts themselves: responses shorter than min_length, and repeated tokens (no_repeat_ngram_size=1).
+    batch = trainer.rollout(QUERIES, seed=2)
+    lengths = batch.mask.sum(dim=1).long()
+    assert (lengths < 6).any()
+    assert any(len(set(row[:n].tolist())) < n for row, n in zip(batch.response_ids, lengths.tolist()))
+    assert model.generation_config.no_repeat_ngram_size == 1  # the model's own settings are back
 
 
 def test_rollout_masks_match_the_generated_lengths(tokenizer):
@@ -104,9 +164,22 @@ def test_kl_is_exactly_zero_at_step_zero_with_a_fresh_adapter(tokenizer):
     assert second["kl"] != 0.0  # the update moved the policy away from the reference
     # The adaptive controller moved beta by the legacy rule after step 1 (KL 0: error clipped at -0.2).
     assert second["kl_coef"] == pytest.approx(0.2 * (1 - 0.2 * 8 / 10_000))
-    with trainer.unwrapped_policy.disable_adapter():  # the reference is still the original model
-        after = trainer.evaluate(trainer.rollout(QUERIES[:8], seed=1))
-    assert torch.allclose(after["logprobs"], after["ref_logprobs"])
+
+
+def test_the_reference_is_the_original_model_not_the_trained_policy(tokenizer):
+    config = PPOConfig(learning_rate=1e-2, batch_size=8, mini_batch_size=4, max_new_tokens=8)
+    trainer = Seq2SeqPPOTrainer(config, tiny_t5(), tokenizer, word_share("blue"))
+    trainer.train(QUERIES, steps=2, progress=False)
+    batch = trainer.rollout(QUERIES[:8], seed=1)
+    scored = trainer.evaluate(batch)
+    # An independent copy of the original weights (built again from the same seed, never wrapped by peft).
+    original = tiny_t5()
+    rows = torch.arange(len(batch.queries))
+    expected, _, _ = trainer.forward(original, *batch.select(rows), values=False)
+    width = expected.shape[1]
+    assert torch.allclose(scored["ref_logprobs"][:, :width], expected, atol=1e-6)
+    # ...and the policy has moved away from it, so a reference that were the policy would fail above.
+    assert not torch.allclose(scored["logprobs"][:, :width], expected, atol=1e-3)
 
 
 # --- the input model, configs and guards ------------------------------------------------------------------
@@ -134,6 +207,42 @@ def test_a_peft_model_is_trained_in_place(tokenizer):
     trainer.step(QUERIES[:8])
     assert trainer.unwrapped_policy is policy
     assert any(p.abs().sum() > 0 for n, p in policy.named_parameters() if "lora_B" in n)
+
+
+def test_a_frozen_peft_model_is_refused(tokenizer, tmp_path):
+    add_fresh_adapter(tiny_t5(), PPOConfig()).save_pretrained(tmp_path)
+    frozen = PeftModel.from_pretrained(tiny_t5(), tmp_path)  # is_trainable defaults to False
+    with pytest.raises(ValueError, match="no trainable parameters.*is_trainable=True"):
+        Seq2SeqPPOTrainer(PPOConfig(), frozen, tokenizer, no_reward)
+    trainable = PeftModel.from_pretrained(tiny_t5(), tmp_path, is_trainable=True)
+    assert Seq2SeqPPOTrainer(PPOConfig(), trainable, tokenizer, no_reward).unwrapped_policy is trainable
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate's process-wide state, empty before and after the test."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_ppo_leaves_no_accelerate_state_behind(tokenizer, fresh_accelerate_state):
+    trainer = Seq2SeqPPOTrainer(PPOConfig(batch_size=4, mini_batch_size=4, max_new_tokens=4), tiny_t5(), tokenizer,
+                                word_share("blue"))
+    trainer.step(QUERIES[:4])
+    # The shared Borg dicts stay empty: nothing was set up (reading them creates nothing either).
+    assert not AcceleratorState._shared_state and not PartialState._shared_state and not GradientState._shared_state
+    # A later run gets its own settings (with a PPO-made state this raised "already been initialized").
+    assert Accelerator(cpu=True, mixed_precision="bf16").mixed_precision == "bf16"
+
+
+def test_an_earlier_mixed_precision_accelerator_does_not_change_ppo_numerics(tokenizer, fresh_accelerate_state):
+    Accelerator(cpu=True, mixed_precision="bf16")  # e.g. a bf16 Trainer earlier in the same kernel
+    trainer = Seq2SeqPPOTrainer(PPOConfig(max_new_tokens=8), tiny_t5(), tokenizer, no_reward)
+    _, expected, logprobs, _ = _sampled_and_scored(trainer, tokenizer, QUERIES[:6])
+    assert torch.allclose(logprobs, expected, atol=1e-5)  # float32, not bf16 autocast
 
 
 def test_config_and_model_checks(tokenizer):
@@ -202,7 +311,9 @@ def test_ppo_curves_plot_every_step():
     matplotlib.use("Agg")
     from genai_course.plots.rlhf import plot_ppo_curves
 
-    history = [{"step": i + 1, "reward_mean": 0.1 * i, "reward_std": 0.05, "kl": 0.2 * i, "kl_coef": 0.2} for i in range(5)]
+    history = [
+        {"step": i + 1, "reward_mean": 0.1 * i, "reward_std": 0.05, "kl": 0.2 * i, "kl_coef": 0.2} for i in range(5)
+    ]
     fig = plot_ppo_curves(history)
     reward_ax, kl_ax = fig.axes[:2]
     assert list(reward_ax.get_lines()[0].get_ydata()) == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])

@@ -53,8 +53,13 @@ def constant_logits(model, logits: list[float]) -> None:
         model.classifier.out_proj.bias.copy_(torch.tensor(logits))
 
 
-POLITE_TEXTS = ["you are kind", "#Person1#: thanks", "the plan is fine", "lovely", "#Person2#: you are lovely", "thanks the plan is kind"]
-RUDE_TEXTS = ["you are stupid", "idiot", "#Person1#: stupid plan", "you are an idiot", "the plan is stupid", "#Person2#: idiot"]
+POLITE_TEXTS = [
+    "you are kind", "#Person1#: thanks", "the plan is fine", "lovely", "#Person2#: you are lovely",
+    "thanks the plan is kind",
+]
+RUDE_TEXTS = [
+    "you are stupid", "idiot", "#Person1#: stupid plan", "you are an idiot", "the plan is stupid", "#Person2#: idiot",
+]
 
 
 def rude_detector(model, steps: int = 60) -> None:

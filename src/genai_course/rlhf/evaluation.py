@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import GenerationConfig
 
 from genai_course import metrics
 from genai_course.generation import generate
@@ -159,8 +160,6 @@ def summarize_and_score(
     do. Only summaries are scored: the dialogue is the same before and after, so including it (as the
     course did) would mostly measure the input.
     """
-    from transformers import GenerationConfig
-
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}.")
     prompts = [instruction_prompt(d) for d in dialogues]

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
+from datasets import Dataset
+from peft import LoraConfig
+from tokenizers import processors
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
+from trl import GRPOConfig, GRPOTrainer
+
+from genai_course.models import load_causal_lm
 
 HEATED_TOPICS = ("noise complaint", "parking dispute", "customer complaint", "roommate argument")
 
@@ -35,8 +41,6 @@ def causal_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerB
 
     A causal LM continues its prompt; a prompt ending in EOS would ask it to write after the end.
     (Real causal LM tokenizers already behave like this.)"""
-    from tokenizers import processors
-
     causal = copy.deepcopy(tokenizer)
     causal.backend_tokenizer.post_processor = processors.TemplateProcessing(single="$A", special_tokens=[])
     causal.padding_side = "left"  # generation continues from the right end of every prompt
@@ -94,8 +98,6 @@ def causal_policy(
     if model_name is None:
         causal = causal_tokenizer(tokenizer)
         return train_tiny_causal_summarizer(causal, rows, seed=seed, progress=progress), causal
-    from genai_course.models import load_causal_lm
-
     return load_causal_lm(model_name)
 
 
@@ -143,9 +145,7 @@ class GRPODetoxConfig:
     seed: int = 0
     output_dir: str = "runs/lab3/grpo"
 
-    def trl_config(self):
-        from trl import GRPOConfig
-
+    def trl_config(self) -> GRPOConfig:
         return GRPOConfig(
             output_dir=self.output_dir,
             per_device_train_batch_size=self.num_generations * self.prompts_per_step,
@@ -166,9 +166,7 @@ class GRPODetoxConfig:
             seed=self.seed,
         )
 
-    def lora_config(self, model: PreTrainedModel):
-        from peft import LoraConfig
-
+    def lora_config(self, model: PreTrainedModel) -> LoraConfig:
         return LoraConfig(
             r=self.lora_r,
             lora_alpha=self.lora_r,
@@ -188,9 +186,6 @@ def grpo_detox(
     """Train a LoRA adapter on a copy of ``model`` with trl's GRPOTrainer; returns it and the per-step log.
 
     ``reward_fn`` maps completions to rewards (e.g. ``RewardModel.rewards``, the nothate logit)."""
-    from datasets import Dataset
-    from trl import GRPOTrainer
-
     config = config or GRPODetoxConfig()
     if not prompts:
         raise ValueError("grpo_detox needs at least one prompt.")

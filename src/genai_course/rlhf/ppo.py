@@ -20,123 +20,30 @@ its encoder-decoder support, so this is ours; see :mod:`genai_course.rlhf.core` 
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from accelerate import Accelerator
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+import genai_course.rlhf.core as core
 from genai_course.generation import generate_ids
-from genai_course.rlhf import core
+from genai_course.rlhf.ppo_config import PPOConfig, add_fresh_adapter
 from genai_course.rlhf.value_head import ValueHead
+
+__all__ = ["Batch", "PPOConfig", "PPOTrainingError", "Seq2SeqPPOTrainer", "add_fresh_adapter", "generation_settings"]
 
 RewardFn = Callable[[list[str], list[str]], "torch.Tensor | Sequence[float]"]
 
 
 class PPOTrainingError(RuntimeError):
     """PPO stopped because continuing would only produce garbage (NaN/inf, runaway KL)."""
-
-
-@dataclass
-class PPOConfig:
-    """Settings of :class:`Seq2SeqPPOTrainer`.
-
-    The PPO defaults are the legacy trl ``PPOConfig`` values the course relied on: ``gamma`` 1 (no
-    discounting inside a short response), ``lam`` 0.95 (GAE's bias/variance trade-off), ``cliprange``
-    and ``cliprange_value`` 0.2 (the trust region of policy and critic), ``vf_coef`` 0.1 (the
-    critic's weight in the shared loss) and the adaptive KL controller (``init_kl_coef`` 0.2,
-    ``target`` 6 nats, ``horizon`` 10,000 samples). Batch sizes, epochs and learning rate are the
-    course's Lab 3 values (``learning_rate`` 1.41e-5, ``batch_size`` 16, ``mini_batch_size`` 4,
-    ``ppo_epochs`` 1); profiles override them. Sampling is pure (``top_k`` 0, ``top_p`` 1): PPO needs
-    the responses to come from the policy whose log-probabilities it computes.
-    """
-
-    # optimisation
-    learning_rate: float = 1.41e-5
-    batch_size: int = 16  # rollouts per PPO step
-    mini_batch_size: int = 4  # rollouts per gradient step
-    ppo_epochs: int = 1  # passes over each batch
-    max_grad_norm: float | None = None  # legacy default: no clipping
-    # PPO (legacy trl defaults)
-    gamma: float = 1.0
-    lam: float = 0.95
-    cliprange: float = 0.2
-    cliprange_value: float = 0.2
-    vf_coef: float = 0.1
-    adap_kl_ctrl: bool = True
-    init_kl_coef: float = 0.2
-    target: float = 6.0  # nats of KL per response the adaptive controller aims for
-    horizon: int = 10_000  # samples over which the controller closes the gap
-    # guards
-    max_kl: float | None = 50.0  # stop when the mean KL per response exceeds this (runaway policy)
-    # sampling rollouts
-    max_new_tokens: int = 50
-    min_new_tokens: int = 0
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    generation_batch_size: int = 64  # 1 reproduces the course's one-prompt-at-a-time rollouts
-    forward_batch_size: int = 32  # rollouts per no-grad scoring pass
-    # the fresh LoRA adapter put on a plain model
-    lora_r: int = 32
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: tuple[str, ...] = ("q", "v")
-    value_head_dropout: float = 0.1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        positive = ("learning_rate", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens",
-                    "generation_batch_size", "forward_batch_size", "horizon", "target", "temperature")
-        bad = [f"{name}={getattr(self, name)}" for name in positive if not getattr(self, name) > 0]
-        if bad:
-            raise ValueError(f"PPOConfig values must be > 0: {', '.join(bad)}.")
-        if self.mini_batch_size > self.batch_size:
-            raise ValueError(
-                f"mini_batch_size ({self.mini_batch_size}) cannot exceed batch_size ({self.batch_size})."
-            )
-        if not 0 <= self.lam <= 1 or not 0 <= self.gamma <= 1:
-            raise ValueError(f"gamma and lam must be in [0, 1], got gamma={self.gamma}, lam={self.lam}.")
-        if self.init_kl_coef < 0:
-            raise ValueError(f"init_kl_coef must be >= 0, got {self.init_kl_coef}.")
-
-    @classmethod
-    def from_profile(cls, profile, **overrides) -> PPOConfig:
-        """The PPO budgets of a :class:`~genai_course.profiles.Profile` (steps are passed to ``train``)."""
-        values = dict(
-            learning_rate=profile.ppo_lr,
-            batch_size=profile.ppo_batch_size,
-            mini_batch_size=profile.ppo_mini_batch_size,
-            ppo_epochs=profile.ppo_epochs,
-            max_new_tokens=profile.max_new_tokens,
-            generation_batch_size=max(profile.eval_batch_size, 1),
-            seed=profile.seed,
-        )
-        values.update(overrides)
-        return cls(**values)
-
-
-def add_fresh_adapter(model: PreTrainedModel, config: PPOConfig) -> PeftModel:
-    """A copy of ``model`` with a new, zero-effect LoRA adapter (``B = 0``): ``model`` is untouched.
-
-    peft injects adapter layers into the model it wraps, so wrapping the caller's model directly
-    would change it under their feet (the course's Lab 2 bug); the copy costs memory once.
-    """
-    lora = LoraConfig(
-        task_type=TaskType.SEQ_2_SEQ_LM,
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_target_modules),
-        bias="none",
-    )
-    return get_peft_model(copy.deepcopy(model), lora)
 
 
 @dataclass
@@ -170,8 +77,9 @@ class Seq2SeqPPOTrainer:
 
     ``model``: a plain seq2seq model gets a fresh adapter on a copy (:func:`add_fresh_adapter`), so
     the caller's model is never modified; a :class:`~peft.PeftModel` is trained in place (its active
-    adapter). ``reward_fn(queries, responses)`` returns one score per decoded response.
-    ``history`` collects the per-step logs.
+    adapter, which must be trainable). ``reward_fn(queries, responses)`` returns one score per decoded
+    response. ``history`` collects the per-step logs. ``accelerator``: an ``accelerate.Accelerator`` the
+    caller set up (e.g. for several GPUs); without one, training runs plainly on the policy's device.
     """
 
     def __init__(
@@ -192,13 +100,25 @@ class Seq2SeqPPOTrainer:
                 f"Seq2SeqPPOTrainer needs an encoder-decoder model (T5, BART); got {type(model).__name__}. "
                 "For decoder-only models use trl's GRPOTrainer or RLOOTrainer."
             )
-        policy = model if isinstance(model, PeftModel) else add_fresh_adapter(model, config)
-        value_head = value_head or ValueHead.for_model(policy, config.value_head_dropout)
+        if isinstance(model, PeftModel):
+            _check_trainable_adapter(model)
+            policy = model
+        else:
+            policy = add_fresh_adapter(model, config)
         device = next(policy.parameters()).device
-        self.accelerator = accelerator or Accelerator(cpu=device.type == "cpu")
+        value_head = (value_head or ValueHead.for_model(policy, config.value_head_dropout)).to(device)
         trainable = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
         optimizer = torch.optim.Adam(trainable, lr=self.config.learning_rate)
-        self.policy, self.value_head, self.optimizer = self.accelerator.prepare(policy, value_head, optimizer)
+        # Why no Accelerator of our own: accelerate keeps its state (device, mixed precision, gradient
+        # accumulation) in process-wide singletons. One created here would fix those settings for every later
+        # Accelerator and Trainer in the kernel (a later bf16 run is refused or silently gets ours) and would
+        # inherit theirs (an earlier bf16 run wraps our forward in autocast, changing the log-probs). On one
+        # device PPO needs nothing from it; a caller who wants one (several GPUs) passes it and owns its state.
+        self.accelerator = accelerator
+        if accelerator is not None:
+            policy, value_head, optimizer = accelerator.prepare(policy, value_head, optimizer)
+        self.policy, self.value_head, self.optimizer = policy, value_head, optimizer
+        self.device = accelerator.device if accelerator is not None else device
         # Dropout stays off in the policy: log-probs must be the same function when sampling, when
         # scoring and when updating, or the PPO ratio would not start at 1 and KL would not start at 0.
         self.policy.eval()
@@ -214,13 +134,22 @@ class Seq2SeqPPOTrainer:
 
     @property
     def unwrapped_policy(self) -> PeftModel:
-        """The PeftModel itself (``accelerate`` may wrap it for distributed training)."""
-        return self.accelerator.unwrap_model(self.policy)
+        """The PeftModel itself (a caller's ``accelerator`` may wrap it for distributed training)."""
+        return self.policy if self.accelerator is None else self.accelerator.unwrap_model(self.policy)
 
     def generation_config(self) -> GenerationConfig:
-        """Pure sampling from the policy, based on the model's own generation settings (token ids)."""
-        config = copy.deepcopy(self.unwrapped_policy.generation_config)
-        config.update(
+        """Pure sampling from the policy: only the model's token ids are taken from its own generation settings.
+
+        Anything else a model's generation config may carry (``repetition_penalty``, ``no_repeat_ngram_size``,
+        ``min_length``, ...) would reshape the sampled distribution in ways :meth:`forward` does not score;
+        :meth:`rollout` also keeps ``generate`` from filling unset values in from the model's settings.
+        """
+        own = self.unwrapped_policy.generation_config
+        return GenerationConfig(
+            decoder_start_token_id=own.decoder_start_token_id,
+            bos_token_id=own.bos_token_id,
+            eos_token_id=own.eos_token_id,
+            pad_token_id=own.pad_token_id,
             do_sample=True,
             top_k=self.config.top_k,
             top_p=self.config.top_p,
@@ -229,28 +158,28 @@ class Seq2SeqPPOTrainer:
             min_new_tokens=self.config.min_new_tokens,
             num_beams=1,
         )
-        config.max_length = None  # max_new_tokens decides
-        return config
 
     def rollout(self, queries: Sequence[str], *, seed: int | None = None) -> Batch:
         """Sample one response per query (batched) and score it with ``reward_fn``."""
         queries = list(queries)
-        ids = generate_ids(
-            self.unwrapped_policy,
-            self.tokenizer,
-            queries,
-            self.generation_config(),
-            batch_size=self.config.generation_batch_size,
-            progress=False,
-            seed=seed,
-        )
+        config = self.generation_config()
+        with generation_settings(self.unwrapped_policy, config):
+            ids = generate_ids(
+                self.unwrapped_policy,
+                self.tokenizer,
+                queries,
+                config,
+                batch_size=self.config.generation_batch_size,
+                progress=False,
+                seed=seed,
+            )
         ids = self._restore_sampled_padding(ids)
         responses = [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
         scores = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).flatten().cpu()
         if len(scores) != len(queries):
             raise ValueError(f"reward_fn returned {len(scores)} scores for {len(queries)} responses.")
         _check_finite("reward scores", scores, hint="check the reward function's outputs")
-        device = self.accelerator.device
+        device = self.device
         pad = self.tokenizer.pad_token_id
         # Right padding: Batch.select trims padding columns from the right.
         encoded = self.tokenizer(queries, return_tensors="pt", padding=True, padding_side="right").to(device)
@@ -301,10 +230,21 @@ class Seq2SeqPPOTrainer:
         )
         # Sampling at a temperature samples from softmax(logits / T): score that same distribution.
         logits = output.logits.float() / self.config.temperature
+        if self.config.min_new_tokens:
+            # generate gave EOS probability 0 before min_new_tokens: score that distribution (for the
+            # reference too, so the KL compares like with like). The dtype's minimum, not -inf, keeps the
+            # entropy finite (0 * -inf is NaN).
+            logits[:, : self.config.min_new_tokens, self._eos_ids()] = torch.finfo(logits.dtype).min
         logprobs = core.selective_log_softmax(logits, response_ids) * mask
         entropy = core.entropy_from_logits(logits) * mask
         value = self.value_head(output.decoder_hidden_states[-1]) * mask if values else None
         return logprobs, entropy, value
+
+    def _eos_ids(self) -> list[int]:
+        """The token ids generate's min_new_tokens rule blocks (the model's EOS ids, else the tokenizer's)."""
+        eos = self.unwrapped_policy.generation_config.eos_token_id
+        eos = self.tokenizer.eos_token_id if eos is None else eos
+        return [int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos]) if i is not None]
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -341,9 +281,7 @@ class Seq2SeqPPOTrainer:
                 loss = pg_loss + self.config.vf_coef * vf_loss
                 _check_finite("PPO loss", loss, step=len(self.history) + 1)
                 self.optimizer.zero_grad()
-                self.accelerator.backward(loss)
-                if self.config.max_grad_norm is not None:
-                    self.accelerator.clip_grad_norm_(self._trainable(), self.config.max_grad_norm)
+                self._backward(loss)
                 self.optimizer.step()
                 stats = {"policy_loss": pg_loss.detach(), "value_loss": vf_loss.detach(), **pg_stats, **vf_stats}
                 for name, value in stats.items():
@@ -352,8 +290,17 @@ class Seq2SeqPPOTrainer:
         self.value_head.eval()
         return {name: total / updates for name, total in sums.items()}
 
-    def _trainable(self) -> list[torch.nn.Parameter]:
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
+    def _backward(self, loss: torch.Tensor) -> None:
+        """Gradients of ``loss``, clipped to ``max_grad_norm`` if set (through the caller's accelerator if any)."""
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if self.accelerator is None:
+            loss.backward()
+            if self.config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        else:
+            self.accelerator.backward(loss)
+            if self.config.max_grad_norm is not None:
+                self.accelerator.clip_grad_norm_(params, self.config.max_grad_norm)
 
     # --- steps and training ----------------------------------------------------------------------
 
@@ -431,6 +378,33 @@ class Seq2SeqPPOTrainer:
     def config_dict(self) -> dict:
         """The settings as a plain dict, for logs and recorded results."""
         return asdict(self.config)
+
+
+@contextlib.contextmanager
+def generation_settings(model: PreTrainedModel, config: GenerationConfig) -> Iterator[None]:
+    """Make ``config`` the model's own generation settings for the block, then put the old ones back.
+
+    ``generate`` fills every value the given config leaves unset (``None``) from the model's generation
+    config, so a checkpoint shipping e.g. ``no_repeat_ngram_size`` would reshape PPO's sampling behind its
+    back. With ``config`` as the model's own settings, unset values get transformers' neutral defaults.
+    """
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    saved = base.generation_config
+    base.generation_config = config
+    try:
+        yield
+    finally:
+        base.generation_config = saved
+
+
+def _check_trainable_adapter(model: PeftModel) -> None:
+    """Refuse a PeftModel whose adapter is frozen: only the value head would train, and PPO would look fine."""
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            f"The PeftModel has no trainable parameters (adapter {model.active_adapter!r} is frozen), so PPO "
+            "would train only the value head and the policy would never change. Load the adapter with "
+            "PeftModel.from_pretrained(base, path, is_trainable=True), or pass the plain model for a fresh adapter."
+        )
 
 
 def _pad_columns(tensor: torch.Tensor, width: int) -> torch.Tensor:

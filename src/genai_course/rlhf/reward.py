@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from genai_course.models import load_reward_classifier
 from genai_course.profiles import Profile
 
 
@@ -74,8 +75,6 @@ class RewardModel:
     @classmethod
     def from_pretrained(cls, source: Profile | str, *, device: str | None = None, **kwargs) -> RewardModel:
         """Load the profile's ``reward_model`` (or a Hub id / folder) with :mod:`genai_course.models`."""
-        from genai_course.models import load_reward_classifier
-
         model, tokenizer = load_reward_classifier(source, device=device)
         return cls(model, tokenizer, **kwargs)
 
