@@ -13,7 +13,8 @@ DTYPES = ("auto", "float32", "bfloat16")
 # T5's feed-forward activations overflow float16's range (max 65504): the outputs become NaN/inf.
 HALF_PRECISION_T5 = (
     "float16 is refused for T5 models (this course's summarizers): their activations overflow it and the "
-    "output turns to NaN. Use bfloat16 (same memory, a float32-sized range) or float32."
+    "output turns to NaN. Use bfloat16 (same memory, a float32-sized range) or float32; to try it anyway, "
+    "load_summarizer(..., dtype='float16', force_float16=True)."
 )
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 

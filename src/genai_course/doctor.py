@@ -11,6 +11,7 @@ import sys
 import torch
 
 from genai_course.cache import HOME_ENV, CacheError, course_home
+from genai_course.models import ModelLoadError, pick_device, pick_dtype_with_reason
 from genai_course.profiles import PROFILE_ENV, get_profile, hub_reachable, tiny_world_dir
 from genai_course.tiny.world import TinyWorld
 
@@ -35,9 +36,11 @@ def report() -> list[tuple[str, str]]:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         memory = f"{props.total_memory / 2**30:.1f} GiB"
-        rows.append(("gpu", f"{props.name}, {memory}, bf16={torch.cuda.is_bf16_supported()}"))
+        major, minor = torch.cuda.get_device_capability(0)
+        rows.append(("gpu", f"{props.name}, {memory}, compute capability {major}.{minor}"))
     else:
         rows.append(("gpu", "none (CPU only)"))
+    rows.append(("dtype", _dtype_row()))
     online, why = hub_reachable()
     rows.append(("hugging face hub", ("reachable" if online else "unreachable") + f" ({why})"))
     try:
@@ -54,6 +57,15 @@ def report() -> list[tuple[str, str]]:
     except ValueError as error:
         rows.append(("profile", f"ERROR: {error}"))
     return rows
+
+
+def _dtype_row() -> str:
+    """The dtype ``auto`` picks on the default device, and why (a T4 reports bf16 "supported" but emulates it)."""
+    try:
+        choice = pick_dtype_with_reason(pick_device("auto"))
+    except ModelLoadError as error:
+        return f"ERROR: {error}"
+    return f"{choice.name} ({choice.reason})"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,8 +26,9 @@ from transformers import (
     T5Config,
 )
 
-from genai_course.choices import SettingError, check_device, check_dtype
+from genai_course.choices import SettingError, check_device
 from genai_course.paths import looks_local, missing_local_path
+from genai_course.precision import DtypeChoice, choose_dtype
 from genai_course.profiles import Profile, tiny_world_dir
 from genai_course.tiny import ensure_tiny_world
 
@@ -65,16 +66,19 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def pick_dtype(device: torch.device, requested: str = "auto", *, allow_float16: bool = True) -> torch.dtype:
-    """bf16 on GPUs that support it, fp32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
+    """The dtype of :func:`genai_course.precision.choose_dtype`: bf16 only on GPUs with native bf16 (compute
+    capability >= 8.0), fp32 elsewhere; an explicit request is honoured (float16 only where allowed)."""
+    return pick_dtype_with_reason(device, requested, allow_float16=allow_float16).dtype
+
+
+def pick_dtype_with_reason(
+    device: torch.device, requested: str = "auto", *, allow_float16: bool = True
+) -> DtypeChoice:
+    """:func:`pick_dtype` with the reason for the choice; an invalid request is a :class:`ModelLoadError`."""
     try:
-        requested = check_dtype(requested or "auto", allow_float16=allow_float16)
+        return choose_dtype(device, requested, allow_float16=allow_float16)
     except SettingError as error:
         raise ModelLoadError(str(error)) from error
-    if requested != "auto":
-        return getattr(torch, requested)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
 
 
 def _ensure_available(name: str, what: str) -> str:
@@ -157,12 +161,14 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def load_summarizer(
-    source: Profile | str, *, device: str | None = None, dtype: str | None = None
+    source: Profile | str, *, device: str | None = None, dtype: str | None = None, force_float16: bool = False
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The seq2seq summarizer and its tokenizer, on the chosen device, in eval mode."""
+    """The seq2seq summarizer and its tokenizer, on the chosen device, in eval mode.
+
+    ``dtype="float16"`` is refused (T5 overflows it) unless ``force_float16=True``, for experiments."""
     name, device, dtype = _resolve(source, "summarizer", device, dtype)
     torch_device = pick_device(device)
-    chosen = pick_dtype(torch_device, dtype, allow_float16=False)  # the course's summarizers are T5
+    chosen = pick_dtype(torch_device, dtype, allow_float16=force_float16)  # the course's summarizers are T5
     check_tokenizer_files(name)  # first: a folder without one fails before the weights are read
     model = from_pretrained_checked(AutoModelForSeq2SeqLM, name, "summarizer", dtype=chosen)
     return model.to(torch_device).eval(), load_tokenizer(name)
@@ -213,6 +219,14 @@ def count_parameters(model: torch.nn.Module) -> dict:
         if parameter.requires_grad:
             trainable += parameter.numel()
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
+
+
+def flan_t5_small_config() -> T5Config:
+    """google/flan-t5-small's architecture (8+8 layers, d_model 512, 6 heads), for offline benchmarks."""
+    config = flan_t5_base_config()
+    for name, value in {"d_model": 512, "d_ff": 1024, "num_layers": 8, "num_decoder_layers": 8, "num_heads": 6}.items():
+        setattr(config, name, value)
+    return config
 
 
 def flan_t5_base_config() -> T5Config:

@@ -79,7 +79,7 @@ class Profile:
     # The Lab 2 result Lab 3 starts from (the course downloaded one); None: start from ``summarizer``.
     finetuned_summarizer: str | None = None
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
-    dtype: str = "auto"  # "auto" (bf16 on GPUs that support it, else fp32), "float32", "bfloat16"
+    dtype: str = "auto"  # "auto" (precision.choose_dtype: bf16 on native-bf16 GPUs, else fp32), "float32", "bfloat16"
     seed: int = 42
     # Lab 1: prompting and generation
     n_eval: int = 100  # test dialogues scored per strategy

@@ -17,6 +17,7 @@ from peft import LoraConfig, TaskType
 from transformers import Seq2SeqTrainingArguments
 
 from genai_course.models import pick_device
+from genai_course.precision import train_in_bf16
 from genai_course.profiles import Profile
 
 # A checkpoint every tenth of the run (transformers reads save_steps < 1 as a fraction of the total steps),
@@ -67,13 +68,14 @@ class _CourseTrainingArguments(Seq2SeqTrainingArguments):
 
     @classmethod
     def _profile_fields(cls, profile: Profile) -> dict:
-        cuda = pick_device(profile.device).type == "cuda"
+        device = pick_device(profile.device)
         return {
             "per_device_train_batch_size": profile.train_batch_size,
             "seed": profile.seed,
             "train_examples": profile.train_examples,
             "use_cpu": profile.device == "cpu",
-            "bf16": cuda and torch.cuda.is_bf16_supported() and profile.dtype in ("auto", "bfloat16"),
+            # Mixed precision under the loaders' dtype policy: native bf16 GPUs, or bf16 asked for explicitly.
+            "bf16": train_in_bf16(device, profile.dtype),
         }
 
 

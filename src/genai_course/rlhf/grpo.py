@@ -23,10 +23,16 @@ from datasets import Dataset
 from peft import LoraConfig
 from tokenizers import processors
 from tqdm.auto import tqdm
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 from trl import GRPOConfig, GRPOTrainer
 
 from genai_course.models import load_causal_lm
+from genai_course.precision import cuda_has_native_bf16
 
 HEATED_TOPICS = ("noise complaint", "parking dispute", "customer complaint", "roommate argument")
 
@@ -162,7 +168,7 @@ class GRPODetoxConfig:
             use_cpu=not torch.cuda.is_available(),
             # trl turns bf16 on by default, even on a CPU, where autocast then leaks into every later
             # Accelerator of the process (shared state): bf16 only where a GPU supports it.
-            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+            bf16=cuda_has_native_bf16(),
             seed=self.seed,
         )
 
