@@ -23,12 +23,7 @@ from datasets import Dataset
 from peft import LoraConfig
 from tokenizers import processors
 from tqdm.auto import tqdm
-from transformers import (
-    GPT2Config,
-    GPT2LMHeadModel,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
 from trl import GRPOConfig, GRPOTrainer
 
 from genai_course.models import load_causal_lm
