@@ -2,10 +2,13 @@
 
 Sources: the Hub id ``knkarthick/dialogsum``; local files in the Hub's layout (jsonl/csv/parquet with
 ``id, dialogue, summary, topic``) or the original release's jsonl (``fname, dialogue, summary[, topic]``
-in train/dev and ``summary1..3``/``topic1..3`` in test); a folder written by ``save_to_disk``; or
-``"tiny"``, the offline tiny world. Malformed input is reported with the file, row (or jsonl line) and
-problem. Duplicated ids and rows shared between train and test are reported too: a warning with counts
-by default, an error with ``strict=True`` (a test row seen in training inflates every score).
+in train/dev and ``summary1..3``/``topic1..3`` in test, turned into the Hub's layout of one row per human
+summary); a folder written by ``save_to_disk``; or ``"tiny"``, the offline tiny world. The test split
+thus repeats each dialogue once per reference (500 dialogues, 1,500 rows): :mod:`genai_course.evaluation`
+groups them back into one dialogue with all its references for scoring. Malformed input is reported with
+the file, row (or jsonl line) and problem. Duplicated ids and rows shared between train and test are
+reported too: a warning with counts by default, an error with ``strict=True`` (a test row seen in training
+inflates every score).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ COLUMNS = ("id", "dialogue", "summary", "topic")
 SPLITS = ("train", "validation", "test")
 HUB_ID = "knkarthick/dialogsum"
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+LAB3_MIN_CHARS, LAB3_MAX_CHARS = 200, 1000  # the course's Lab 3 dialogue lengths, in characters
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation",
                  "dev": "validation", "test": "test"}
 
@@ -161,14 +165,42 @@ def _load_files(path: Path) -> DatasetDict:
     return DatasetDict({split: _to_hub_layout(_read_file(file), file) for split, file in _data_files(path).items()})
 
 
+def _numbered(columns: set[str], stem: str) -> list[str]:
+    """``summary1``, ``summary2``, ... present in ``columns``, in order."""
+    numbered = [c for c in columns if c.startswith(stem) and c[len(stem):].isdigit()]
+    return sorted(numbered, key=lambda c: int(c[len(stem):]))
+
+
+def _one_row_per_reference(dataset: Dataset) -> Dataset:
+    """The release's test rows (``summary1..3``, ``topic1..3``) as the Hub stores them: one row per human
+    summary, the dialogue repeated, ids ``<fname>_1``, ``<fname>_2``, ... (the Hub's ``test_0_1``, ...).
+
+    Keeping every reference matters: DialogSum's test set has three summaries per dialogue, and scoring
+    against the first alone reports a different (lower) number than the paper's multi-reference setting."""
+    id_column = "fname" if "fname" in dataset.column_names else "id"
+    summaries = _numbered(set(dataset.column_names), "summary")
+    topics = _numbered(set(dataset.column_names), "topic")
+    rows = {"id": [], "dialogue": [], "summary": [], "topic": []}
+    for row in dataset:
+        for k, column in enumerate(summaries, start=1):
+            if not isinstance(row[column], str) or not row[column].strip():
+                continue  # a dialogue with fewer annotations leaves later columns empty
+            topic = row[topics[k - 1]] if k <= len(topics) else (row[topics[0]] if topics else "")
+            rows["id"].append(f"{row[id_column]}_{k}")
+            rows["dialogue"].append(row["dialogue"])
+            rows["summary"].append(row[column])
+            rows["topic"].append(topic or "")
+    return Dataset.from_dict(rows)
+
+
 def _to_hub_layout(dataset: Dataset, file: Path) -> Dataset:
-    """Map the original release's columns (fname, summary1, topic1, ...) to the Hub's."""
+    """Map the original release's columns (fname, summary1..3, topic1..3, ...) to the Hub's."""
     columns = set(dataset.column_names)
+    if {"dialogue", "summary1"} <= columns and "summary" not in columns and columns & {"fname", "id"}:
+        return _one_row_per_reference(dataset)
     renames = {}
     if "id" not in columns and "fname" in columns:
         renames["fname"] = "id"
-    if "summary" not in columns and "summary1" in columns:
-        renames["summary1"] = "summary"
     if "topic" not in columns and "topic1" in columns:
         renames["topic1"] = "topic"
     dataset = dataset.rename_columns(renames) if renames else dataset
@@ -247,6 +279,12 @@ def _report_overlaps(data: DatasetDict, where: str, strict: bool) -> None:
     if strict:
         raise DataError(message + " Deduplicate the splits, or load with strict=False to continue anyway.")
     warnings.warn(message + " (load_dialogsum(..., strict=True) makes this an error.)", DataWarning, stacklevel=3)
+
+
+def course_length_filter(dataset: Dataset) -> Dataset:
+    """The course's Lab 3 selection: dialogues of 200 to 1,000 characters (short enough for quick PPO
+    rollouts, long enough to summarise)."""
+    return filter_by_length(dataset, LAB3_MIN_CHARS, LAB3_MAX_CHARS)
 
 
 def filter_by_length(dataset: Dataset, min_chars: int = 0, max_chars: int | None = None) -> Dataset:

@@ -46,7 +46,8 @@ def rouge(
     """Aggregated ROUGE F-measures in [0, 1], one per type, as ``evaluate``'s rouge with ``use_aggregator=True``.
 
     ``references`` may hold one string per prediction or a list of strings (the best-matching one
-    counts, as in rouge_score's ``score_multi``). ``rougeLsum`` treats newlines as sentence breaks.
+    counts, as in rouge_score's ``score_multi``): DialogSum's test dialogues have three references each,
+    and :mod:`genai_course.evaluation` feeds them here as lists. ``rougeLsum`` treats newlines as sentence breaks.
     ``aggregate="bootstrap"`` reproduces evaluate's number exactly for a given numpy seed;
     ``"mean"`` is the plain mean of the per-example F-measures (on 100 examples they typically differ
     by about 0.001). ``tokenizer`` (text -> tokens) replaces rouge_score's lower-case alphanumeric one.
