@@ -6,7 +6,10 @@ count it times
 
 - a full fine-tuning step (forward, backward, AdamW) at batch 8 with 200-token inputs and 40-token targets,
 - a LoRA step (r=32 on q and v, the course's adapter) on the same batch,
-- the generation of exactly 50 new tokens for 16 prompts of 200 tokens in one batch (greedy).
+- the generation of exactly 50 new tokens for 16 prompts of 200 tokens in one batch (greedy),
+
+and, once per thread count, Lab 3's reward model (a roberta-base-shaped classifier): one forward pass over
+32 texts of 128 tokens (how select_dialogues and the toxicity evaluation score text).
 
     python benchmarks/bench_cpu_profile.py                   # both models, 1 and 2 threads (~10 min, 2 cores)
     python benchmarks/bench_cpu_profile.py --only small --threads 1
@@ -28,7 +31,7 @@ from pathlib import Path
 import torch
 from _common import machine  # benchmarks/ (the script's folder)
 from peft import LoraConfig, TaskType, get_peft_model
-from transformers import GenerationConfig, T5ForConditionalGeneration
+from transformers import GenerationConfig, RobertaConfig, RobertaForSequenceClassification, T5ForConditionalGeneration
 
 from genai_course.models import flan_t5_base_config, flan_t5_small_config
 
@@ -70,6 +73,20 @@ def _generation_seconds(model: torch.nn.Module, generator: torch.Generator) -> f
     return time.perf_counter() - start
 
 
+@torch.no_grad()
+def _classifier_seconds(threads: int) -> dict:
+    """Seconds of one roberta-base-shaped classifier forward over 32 texts of 128 tokens (after a warm-up)."""
+    torch.set_num_threads(threads)
+    config = RobertaConfig(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                           intermediate_size=3072, max_position_embeddings=514, num_labels=2)
+    model = RobertaForSequenceClassification(config).eval()
+    texts = torch.randint(3, config.vocab_size, (32, 128), generator=torch.Generator().manual_seed(0))
+    model(input_ids=texts[:2])
+    start = time.perf_counter()
+    model(input_ids=texts, attention_mask=torch.ones_like(texts))
+    return {"shape": "roberta-base classifier", "threads": threads, "forward_32x128_s": time.perf_counter() - start}
+
+
 def measure(shape: str, threads: int, steps: int) -> dict:
     """All three timings for one model shape and thread count (run in a fresh process)."""
     torch.set_num_threads(threads)
@@ -88,17 +105,19 @@ def measure(shape: str, threads: int, steps: int) -> dict:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=sorted(CONFIGS), help="one model shape")
+    parser.add_argument("--only", choices=[*sorted(CONFIGS), "classifier"], help="one model shape")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=2, help="timed training steps after one warm-up step")
     parser.add_argument("--out", default="runs/benchmarks")
     args = parser.parse_args(argv)
     rows = []
-    for shape in [args.only] if args.only else list(CONFIGS):
+    for shape in [args.only] if args.only else [*CONFIGS, "classifier"]:
         for threads in args.threads:
             # A fresh process per measurement: one run's allocator state and threads do not affect the next.
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                row = pool.submit(measure, shape, threads, args.steps).result()
+                job = pool.submit(_classifier_seconds, threads) if shape == "classifier" else \
+                    pool.submit(measure, shape, threads, args.steps)
+                row = job.result()
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = Path(args.out)

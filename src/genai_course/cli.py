@@ -10,11 +10,40 @@ from __future__ import annotations
 import argparse
 import sys
 
-from genai_course import doctor, grade_cli, runner
+from genai_course import doctor, grade_cli
+from genai_course.project import RUNNER_INSTALL_HINT, RUNNER_MODULES
 from genai_course.tiny import build_cli
+
+# An optional dependency, imported at the top but allowed to be missing: `run` needs the [runner] extra
+# (nbclient, ipykernel), which a Colab or Jupyter install leaves out so its own kernel packages stay as
+# they are. Without it every other command works and `run` says what to install.
+RUNNER_MISSING: str | None = None
+try:
+    from genai_course import runner
+except ModuleNotFoundError as missing:
+    if (missing.name or "").split(".")[0] not in RUNNER_MODULES:
+        raise  # a genuinely broken install, not the optional extra
+    runner = None
+    RUNNER_MISSING = missing.name
 
 USAGE_EXIT = 2
 PACKAGE = "genai_course"
+
+
+class MissingExtra(RuntimeError):
+    """A command whose optional dependencies are not installed; the message says how to install them."""
+
+
+def _register_missing_runner(subparsers) -> None:
+    """A ``run`` command that explains what to install instead of running."""
+    parser = subparsers.add_parser("run", help=f"execute the lab notebooks (needs: {RUNNER_INSTALL_HINT})")
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def explain(args: argparse.Namespace) -> int:
+        raise MissingExtra(f"`genai-course run` executes notebooks and needs the runner extra ({RUNNER_MISSING} "
+                           f"is not installed): {RUNNER_INSTALL_HINT}")
+
+    parser.set_defaults(func=explain)
 
 
 def is_ours(error: BaseException) -> bool:
@@ -29,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     doctor.register(sub)
     build_cli.register(sub)
-    runner.register(sub)
+    if runner is not None:
+        runner.register(sub)
+    else:
+        _register_missing_runner(sub)
     grade_cli.register(sub)
     return parser
 

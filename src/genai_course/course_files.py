@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genai_course.project import REPO_URL
 from genai_course.results import LAB_NAMES
-
-REPO_URL = "https://github.com/genai-course/genai-course"
 
 
 class CourseFilesNotFound(FileNotFoundError):
