@@ -1,6 +1,6 @@
 import pytest
 
-from genai_course import profiles
+from genai_course import lab_budget, profiles
 from genai_course.profiles import Profile, ProfileError, get_profile
 
 
@@ -32,7 +32,7 @@ def test_argument_beats_environment(monkeypatch):
 
 
 def test_unknown_profile_lists_the_valid_ones(monkeypatch):
-    with pytest.raises(ProfileError, match="tiny, full, auto"):
+    with pytest.raises(ProfileError, match="tiny, cpu, full, auto"):
         get_profile("huge")
     monkeypatch.setenv("GENAI_COURSE_PROFILE", "nope")
     with pytest.raises(ProfileError, match=r"GENAI_COURSE_PROFILE"):
@@ -48,13 +48,34 @@ def test_overrides_apply_and_unknown_fields_are_rejected():
         profile.replace(colour="red")
 
 
-@pytest.mark.parametrize("online,expected", [(True, "full"), (False, "tiny")])
-def test_auto_says_what_it_chose_and_why(monkeypatch, capsys, online, expected):
-    monkeypatch.setattr(profiles, "hub_reachable", lambda: (online, "because of the test"))
+@pytest.mark.parametrize("online,cuda,expected,why", [
+    (True, True, "full", "the test's reason and a CUDA GPU is visible"),
+    (True, False, "cpu", "the test's reason but no CUDA GPU is visible"),
+    (False, True, "tiny", "the test's reason"),
+    (False, False, "tiny", "the test's reason"),
+])
+def test_auto_says_what_it_chose_and_why(monkeypatch, capsys, online, cuda, expected, why):
+    monkeypatch.setattr(profiles, "hub_reachable", lambda: (online, "the test's reason"))
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: cuda)
     profile = get_profile("auto")
     assert profile.name == expected
-    assert f"auto -> {expected}: because of the test" in capsys.readouterr().out
-    assert profile.notes == [f"auto chose '{expected}' because because of the test"]
+    assert f"auto -> {expected}: {why}" in capsys.readouterr().out
+    assert profile.notes[0].startswith(f"auto chose '{expected}' because {why}")
+
+
+def test_cpu_profile_uses_the_real_models_with_laptop_budgets():
+    cpu, full = get_profile("cpu"), get_profile("full")
+    assert (cpu.summarizer, cpu.reward_model, cpu.dataset) == (full.summarizer, full.reward_model, full.dataset)
+    assert (cpu.device, cpu.dtype, cpu.is_tiny) == ("cpu", "float32", False)
+    assert cpu.train_examples is not None and cpu.n_eval <= full.n_eval
+
+
+def test_cpu_profile_fits_its_time_budget_on_the_assumed_laptop():
+    minutes = lab_budget.lab_minutes(get_profile("cpu"), lab_budget.laptop_times(get_profile("cpu").summarizer))
+    assert set(minutes) == {"lab1", "lab2", "lab3"}
+    assert all(0 < m <= lab_budget.CPU_PROFILE_MINUTES for m in minutes.values()), minutes
+    # ... and the full profile would not (a whole epoch of DialogSum on a CPU): the estimate can tell them apart.
+    assert lab_budget.lab_minutes(get_profile("full"), lab_budget.laptop_times("google/flan-t5-base"))["lab2"] > 60
 
 
 def test_hub_offline_flag_short_circuits(monkeypatch):

@@ -65,7 +65,7 @@ def _dtype_row() -> str:
         choice = pick_dtype_with_reason(pick_device("auto"))
     except ModelLoadError as error:
         return f"ERROR: {error}"
-    return f"{choice.name} ({choice.reason})"
+    return choice.reason  # it starts with the dtype's name
 
 
 def run(args: argparse.Namespace) -> int:

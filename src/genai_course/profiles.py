@@ -1,7 +1,9 @@
-"""Profiles: everything that differs between a real run (``full``) and an offline smoke run (``tiny``).
+"""Profiles: everything that differs between a real run on a GPU (``full``), a real run on a laptop
+without one (``cpu``) and an offline smoke run (``tiny``).
 
 One :class:`Profile` names the models, the dataset, the sizes of every lab step, the device and the
-dtype. ``auto`` picks ``full`` when the Hugging Face Hub answers and ``tiny`` otherwise, and says why.
+dtype. ``auto`` picks ``full`` when the Hugging Face Hub answers and a CUDA GPU is visible, ``cpu`` when
+the Hub answers but there is no GPU, and ``tiny`` when the Hub does not answer; it says which and why.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
+
 from genai_course.cache import course_home
 from genai_course.choices import SettingError, check_device, check_dtype
 from genai_course.tiny import TINY_WORLD_VERSION
 
 PROFILE_ENV = "GENAI_COURSE_PROFILE"
-PROFILE_NAMES = ("tiny", "full", "auto")
+PROFILE_NAMES = ("tiny", "cpu", "full", "auto")
 HUB_HOST = "huggingface.co"
 
 
@@ -186,6 +190,40 @@ def full_profile() -> Profile:
     )
 
 
+def cpu_profile() -> Profile:
+    """The course's real models with budgets a 4-core laptop without a GPU finishes in about 20 minutes a lab.
+
+    flan-t5-base, not flan-t5-small: the course's own model (Lab 1's prompting differences and Lab 2's
+    comparison are the course's), and it fits when the training set is cut. Measured on this project's
+    2-core development machine (flan-t5-base shape, random weights, float32, one thread, other jobs
+    running; ``benchmarks/bench_cpu_profile.py``, ``benchmarks/cpu_profile.md``):
+
+    ======================================  ==============  ===============
+    work                                    flan-t5-small   flan-t5-base
+    ======================================  ==============  ===============
+    full fine-tuning step (batch 8, 200+40)  5.0 s           17.3 s
+    LoRA step (r=32, q and v)                3.0 s           8.9 s
+    50 tokens for 16 prompts of 200 tokens   4.1 s           12.5 s
+    reward model, 32 texts of 128 tokens     5.3 s (roberta-base)
+    ======================================  ==============  ===============
+
+    A 4-core laptop is taken as 2x this machine's two cores and two cores as 1.65x one (the LoRA step's
+    measured speed-up; the two-thread figures of the other steps were spoilt by other jobs), so 3.3x faster
+    than the table. :mod:`genai_course.lab_budget` turns these into minutes per lab for the budgets below:
+    Lab 1 about 8 min (100 dialogues x 10 strategies), Lab 2 about 16 min (800 training examples: 100 full
+    and 100 LoRA steps, three models scored on 100 dialogues), Lab 3 about 8 min (10 PPO steps of 16,
+    100 dialogues scored before and after). A slower laptop or a busy one takes longer: lower
+    ``train_examples`` first.
+    """
+    return full_profile().replace(
+        name="cpu",
+        device="cpu",
+        dtype="float32",  # CPUs have no fast bf16 (precision.choose_dtype would pick float32 too)
+        n_eval=100,
+        train_examples=800,
+    )
+
+
 def hub_reachable(timeout: float = 2.0) -> tuple[bool, str]:
     """Whether the Hugging Face Hub answers, and a reason to show the learner."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
@@ -197,10 +235,20 @@ def hub_reachable(timeout: float = 2.0) -> tuple[bool, str]:
         return False, f"{HUB_HOST} is unreachable ({error.__class__.__name__}: {error})"
 
 
+def choose_profile() -> tuple[str, str]:
+    """What ``auto`` resolves to, and why: real models need the Hub; their full budgets need a GPU."""
+    online, why = hub_reachable()
+    if not online:
+        return "tiny", why
+    if torch.cuda.is_available():
+        return "full", f"{why} and a CUDA GPU is visible"
+    return "cpu", f"{why} but no CUDA GPU is visible (the real models with laptop-sized budgets)"
+
+
 def get_profile(name: str | None = None, *, verbose: bool = True, **overrides) -> Profile:
     """Resolve a profile by name (or ``$GENAI_COURSE_PROFILE``, or ``auto``) and apply overrides.
 
-    ``auto`` chooses ``full`` when the Hub is reachable and ``tiny`` otherwise, and prints why.
+    ``auto`` follows :func:`choose_profile` and prints what it chose and why.
     """
     requested = name or os.environ.get(PROFILE_ENV) or "auto"
     key = requested.strip().lower()
@@ -213,12 +261,11 @@ def get_profile(name: str | None = None, *, verbose: bool = True, **overrides) -
     _check_override_names(overrides)
     notes: list[str] = []
     if key == "auto":
-        online, why = hub_reachable()
-        key = "full" if online else "tiny"
+        key, why = choose_profile()
         notes.append(f"auto chose '{key}' because {why}")
         if verbose:
             print(f"[genai-course] profile auto -> {key}: {why}")
-    profile = tiny_profile() if key == "tiny" else full_profile()
+    profile = {"tiny": tiny_profile, "cpu": cpu_profile, "full": full_profile}[key]()
     profile.notes = notes
     return profile.replace(**overrides) if overrides else profile
 
