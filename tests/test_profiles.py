@@ -74,6 +74,8 @@ def test_cpu_profile_fits_its_time_budget_on_the_assumed_laptop():
     minutes = lab_budget.lab_minutes(get_profile("cpu"), lab_budget.laptop_times(get_profile("cpu").summarizer))
     assert set(minutes) == {"lab1", "lab2", "lab3"}
     assert all(0 < m <= lab_budget.CPU_PROFILE_MINUTES for m in minutes.values()), minutes
+    slower = lab_budget.MEASURED_ONE_THREAD[get_profile("cpu").summarizer].scaled(2.5)  # a margin for the assumption
+    assert max(lab_budget.lab_minutes(get_profile("cpu"), slower).values()) <= lab_budget.CPU_PROFILE_MINUTES
     # ... and the full profile would not (a whole epoch of DialogSum on a CPU): the estimate can tell them apart.
     assert lab_budget.lab_minutes(get_profile("full"), lab_budget.laptop_times("google/flan-t5-base"))["lab2"] > 60
 

@@ -191,36 +191,37 @@ def full_profile() -> Profile:
 
 
 def cpu_profile() -> Profile:
-    """The course's real models with budgets a 4-core laptop without a GPU finishes in about 20 minutes a lab.
+    """The course's real models with budgets a 4-core laptop without a GPU finishes in 20 minutes a lab or less.
 
-    flan-t5-base, not flan-t5-small: the course's own model (Lab 1's prompting differences and Lab 2's
-    comparison are the course's), and it fits when the training set is cut. Measured on this project's
-    2-core development machine (flan-t5-base shape, random weights, float32, one thread, other jobs
-    running; ``benchmarks/bench_cpu_profile.py``, ``benchmarks/cpu_profile.md``):
+    flan-t5-base, not flan-t5-small: it is the course's own model (Lab 1's prompting differences and Lab
+    2's comparison are the course's), and it fits once the training set is cut; flan-t5-small is ~3.5x
+    faster but a different, much weaker summarizer. Measured on this project's 2-core development machine
+    (shapes built from their configs, random weights, float32, one thread, other jobs running;
+    ``benchmarks/bench_cpu_profile.py``, ``benchmarks/cpu_profile.md``):
 
-    ======================================  ==============  ===============
-    work                                    flan-t5-small   flan-t5-base
-    ======================================  ==============  ===============
-    full fine-tuning step (batch 8, 200+40)  5.0 s           17.3 s
-    LoRA step (r=32, q and v)                3.0 s           8.9 s
-    50 tokens for 16 prompts of 200 tokens   4.1 s           12.5 s
-    reward model, 32 texts of 128 tokens     5.3 s (roberta-base)
-    ======================================  ==============  ===============
+    ========================================  ===============  ===============
+    work                                      flan-t5-small    flan-t5-base
+    ========================================  ===============  ===============
+    full fine-tuning step (batch 8, 200+40)   4.3-5.0 s        17.3 s
+    LoRA step (r=32 on q and v)               2.9-3.0 s        8.9 s
+    50 new tokens for 16 prompts of 200       3.9-4.1 s        12.5 s
+    reward model, 32 texts of 128 tokens      5.3 s (roberta-base shape)
+    ========================================  ===============  ===============
 
-    A 4-core laptop is taken as 2x this machine's two cores and two cores as 1.65x one (the LoRA step's
-    measured speed-up; the two-thread figures of the other steps were spoilt by other jobs), so 3.3x faster
-    than the table. :mod:`genai_course.lab_budget` turns these into minutes per lab for the budgets below:
-    Lab 1 about 8 min (100 dialogues x 10 strategies), Lab 2 about 16 min (800 training examples: 100 full
-    and 100 LoRA steps, three models scored on 100 dialogues), Lab 3 about 8 min (10 PPO steps of 16,
-    100 dialogues scored before and after). A slower laptop or a busy one takes longer: lower
-    ``train_examples`` first.
+    Assumed: a 4-core laptop is 2x this machine's two cores, and two cores are 1.65x one thread (the
+    LoRA step's two-thread speed-up, 1.63-1.68x; the other two-thread figures were spoilt by other jobs),
+    so 3.3x the table. :mod:`genai_course.lab_budget` turns that into about 7 min for Lab 1 (100 dialogues
+    x 10 strategies), 14 min for Lab 2 (640 training examples: 80 full and 80 LoRA steps, three models
+    scored on 100 dialogues) and 10.5 min for Lab 3 (10 PPO steps of 16, 100 dialogues scored before and
+    after); still under 20 min (9, 17.5 and 13.6) if the laptop were only 2.5x. A slower or busy laptop
+    takes longer: lower ``train_examples`` first.
     """
     return full_profile().replace(
         name="cpu",
         device="cpu",
-        dtype="float32",  # CPUs have no fast bf16 (precision.choose_dtype would pick float32 too)
+        dtype="float32",  # CPUs have no fast bf16 (precision.choose_dtype picks float32 there too)
         n_eval=100,
-        train_examples=800,
+        train_examples=640,
     )
 
 
