@@ -96,11 +96,12 @@ def lab_minutes(profile: Profile, times: StepTimes) -> dict[str, float]:
 
 
 # Measured with benchmarks/bench_cpu_profile.py on the project's 2-core development machine, one thread,
-# float32, random weights (benchmarks/cpu_profile.md); the reward model is roberta-base-shaped for both.
+# float32, random weights: the median of the runs in benchmarks/cpu_profile.md (three for base, two for
+# small); the reward model is roberta-base-shaped for both.
 MEASURED_ONE_THREAD = {
-    "google/flan-t5-small": StepTimes(full_step=4.96, lora_step=2.96, generate_per_prompt=4.11 / 16,
+    "google/flan-t5-small": StepTimes(full_step=4.63, lora_step=2.94, generate_per_prompt=4.01 / 16,
                                       classify_per_text=5.30 / 32),
-    "google/flan-t5-base": StepTimes(full_step=17.29, lora_step=8.91, generate_per_prompt=12.46 / 16,
+    "google/flan-t5-base": StepTimes(full_step=17.29, lora_step=9.28, generate_per_prompt=12.64 / 16,
                                      classify_per_text=5.30 / 32),
 }
 # A 4-core laptop as 2x this machine's two cores, and two cores as 1.65x one (the LoRA step's measured

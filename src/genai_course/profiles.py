@@ -194,17 +194,17 @@ def cpu_profile() -> Profile:
     """The course's real models with budgets a 4-core laptop without a GPU finishes in 20 minutes a lab or less.
 
     flan-t5-base, not flan-t5-small: it is the course's own model (Lab 1's prompting differences and Lab
-    2's comparison are the course's), and it fits once the training set is cut; flan-t5-small is ~3.5x
-    faster but a different, much weaker summarizer. Measured on this project's 2-core development machine
-    (shapes built from their configs, random weights, float32, one thread, other jobs running;
+    2's comparison are the course's), and it fits once the training set is cut; flan-t5-small is ~3.2-3.7x
+    faster but a different, smaller model than the one the course teaches with. Measured on this project's 2-core development machine
+    (shapes built from their configs, random weights, float32, one thread, medians of 2-3 runs;
     ``benchmarks/bench_cpu_profile.py``, ``benchmarks/cpu_profile.md``):
 
     ========================================  ===============  ===============
     work                                      flan-t5-small    flan-t5-base
     ========================================  ===============  ===============
-    full fine-tuning step (batch 8, 200+40)   4.3-5.0 s        17.3 s
-    LoRA step (r=32 on q and v)               2.9-3.0 s        8.9 s
-    50 new tokens for 16 prompts of 200       3.9-4.1 s        12.5 s
+    full fine-tuning step (batch 8, 200+40)   4.6 s            17.3 s
+    LoRA step (r=32 on q and v)               2.9 s            9.3 s
+    50 new tokens for 16 prompts of 200       4.0 s            12.6 s
     reward model, 32 texts of 128 tokens      5.3 s (roberta-base shape)
     ========================================  ===============  ===============
 
@@ -212,8 +212,8 @@ def cpu_profile() -> Profile:
     LoRA step's two-thread speed-up, 1.63-1.68x; the other two-thread figures were spoilt by other jobs),
     so 3.3x the table. :mod:`genai_course.lab_budget` turns that into about 7 min for Lab 1 (100 dialogues
     x 10 strategies), 14 min for Lab 2 (640 training examples: 80 full and 80 LoRA steps, three models
-    scored on 100 dialogues) and 10.5 min for Lab 3 (10 PPO steps of 16, 100 dialogues scored before and
-    after); still under 20 min (9, 17.5 and 13.6) if the laptop were only 2.5x. A slower or busy laptop
+    scored on 100 dialogues) and 11 min for Lab 3 (10 PPO steps of 16, 100 dialogues scored before and
+    after); still under 20 min (9, 18 and 14) if the laptop were only 2.5x. A slower or busy laptop
     takes longer: lower ``train_examples`` first.
     """
     return full_profile().replace(
