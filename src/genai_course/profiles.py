@@ -194,8 +194,9 @@ def cpu_profile() -> Profile:
     """The course's real models with budgets a 4-core laptop without a GPU finishes in 20 minutes a lab or less.
 
     flan-t5-base, not flan-t5-small: it is the course's own model (Lab 1's prompting differences and Lab
-    2's comparison are the course's), and it fits once the training set is cut; flan-t5-small is ~3.2-3.7x
-    faster but a different, smaller model than the one the course teaches with. Measured on this project's 2-core development machine
+    2's comparison are the course's), and it fits once the training set is cut; flan-t5-small is
+    ~3.2-3.7x faster but a different, smaller model than the one the course teaches with. Measured on
+    this project's 2-core development machine
     (shapes built from their configs, random weights, float32, one thread, medians of 2-3 runs;
     ``benchmarks/bench_cpu_profile.py``, ``benchmarks/cpu_profile.md``):
 
