@@ -34,7 +34,7 @@ def crafted_cases(folder: Path, canary: Path) -> dict[str, tuple[Path, str, str]
         cases[name] = (write(notebook, folder / f"{name}.ipynb"), verdict, phrase)
 
     add("passing", make_notebook(), "pass", "")
-    add("failing_thresholds", make_notebook(results=lab2_results(lora_rouge1=0.30)), "fail", "LoRA comes close")
+    add("failing_thresholds", make_notebook(results=lab2_results(lora_rouge1=0.30)), "fail", "LoRA comes within 0.04")
 
     errored = make_notebook()
     errored.cells[1].outputs = [error_output("ModuleNotFoundError", "No module named 'genai_course'")]
@@ -133,7 +133,7 @@ def test_passing_notebook_meets_every_threshold_and_exercise(graded, rubric):
 
 def test_threshold_failure_reports_what_was_measured(graded):
     reasons = " ".join(graded[1]["failing_thresholds"].reasons)
-    assert "rouge.lora.rouge1 - rouge.full.rouge1 = 0.3 - 0.55 = -0.25, needs >= -0.05" in reasons
+    assert "rouge.lora.rouge1 - rouge.full.rouge1 = 0.3 - 0.55 = -0.25, needs >= -0.04" in reasons
 
 
 def test_tampering_names_the_forged_key(graded):
@@ -273,8 +273,9 @@ def test_a_record_with_lab1_keys_passes_the_lab1_rubric(tmp_path):
     """The lab1 rubric against a record shaped exactly like the shared API (wildcards over strategies)."""
     results = {
         "n_eval": 120, "context_window": 512,
-        "rouge": {"no_prompt": rouge_scores(0.1), "instruction": rouge_scores(0.25), "flan": rouge_scores(0.5),
+        "rouge": {"no_prompt": rouge_scores(0.1), "instruction": rouge_scores(0.25), "flan": rouge_scores(0.2),
                   "one_shot": rouge_scores(0.45), "few_shot": rouge_scores(0.44)},
+        "zero_shot_best": {"name": "instruction", "rouge1": 0.25},
         "shots_curve": [{"shots": k, "rouge1": 0.4, "rougeL": 0.3, "prompt_tokens_max": 200 * k, "fits": k < 3}
                         for k in range(5)],
         "overflow_detected": True,

@@ -14,7 +14,10 @@ from genai_course.tiny import world as world_module
 from genai_course.tiny.classifier import accuracy
 from genai_course.tiny.corpus import HEATED, INSULTS, SCENARIOS, generate_rows, rude_and_polite_sentences
 from genai_course.tiny.corpus_build import split_rows
-from genai_course.tiny.summarizer import make_config, pretraining_examples, train_seq2seq
+from genai_course.tiny.paths import stale_worlds, tiny_world_dir
+from genai_course.tiny.pretraining import pretraining_examples
+from genai_course.tiny.recipe import Recipe
+from genai_course.tiny.summarizer import bucketed_batches, make_config, train_seq2seq
 
 
 def test_corpus_sizes_scenarios_and_speakers(tiny_world):
@@ -98,7 +101,8 @@ def test_same_seed_same_model_same_text(tiny_world):
     def train_and_generate():
         torch.manual_seed(0)
         model = T5ForConditionalGeneration(make_config(tokenizer))
-        train_seq2seq(model, pretraining_examples(tokenizer, rows, seed=0), steps=3, progress=False)
+        examples = pretraining_examples(tokenizer, rows, Recipe().pretrain_mix, seed=0)
+        train_seq2seq(model, examples, steps=3, batch_size=8, progress=False)
         return generate(model, tokenizer, [build_prompt("flan", r["dialogue"]) for r in rows[:4]],
                         progress=False)
 
@@ -109,11 +113,11 @@ def test_build_is_cached_and_recovers_from_interruption(tmp_path, monkeypatch):
     monkeypatch.setenv("GENAI_COURSE_HOME", str(tmp_path))
     calls = []
 
-    def interrupted(root, progress=True):
+    def interrupted(root, recipe, progress=True):
         (root / "dialogsum-tiny").mkdir()
         raise KeyboardInterrupt
 
-    def complete(root, progress=True):
+    def complete(root, recipe, progress=True):
         calls.append(root)
         (root / world_module.MANIFEST).write_text(json.dumps({"version": 1}))
 
@@ -134,7 +138,7 @@ def test_build_pins_torch_threads_and_restores_them(tmp_path, monkeypatch):
     """The thread count changes the weights a build trains, so the build pins it (and gives it back)."""
     seen = []
 
-    def fake_build(root, progress):
+    def fake_build(root, recipe, progress):
         seen.append(torch.get_num_threads())
         raise RuntimeError("stop here")
 
@@ -143,7 +147,49 @@ def test_build_pins_torch_threads_and_restores_them(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     try:
         with pytest.raises(RuntimeError, match="stop here"):
-            world_module.build_into(tmp_path, progress=False)
-        assert seen == [world_module.BUILD_THREADS] and torch.get_num_threads() == 1
+            world_module.build_into(tmp_path, Recipe(), progress=False)
+        assert seen == [Recipe().build_threads] and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_pretraining_mix_is_deterministic_and_holds_every_task(tiny_world):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_world.tokenizer)
+    rows = split_rows()["pretrain_pool"][:300]
+    mix = Recipe().pretrain_mix
+    first = pretraining_examples(tokenizer, rows, mix, seed=3, passes=2)
+    assert first == pretraining_examples(tokenizer, rows, mix, seed=3, passes=2)
+    assert first != pretraining_examples(tokenizer, rows, mix, seed=4, passes=2)
+    assert len(first) == 2 * len(rows)
+    sources = [tokenizer.decode(s) for s, _ in first]
+    assert any("Question:" in s for s in sources) and any("Repeat turn" in s for s in sources)
+    k_shot = [s for s in sources if s.count("What was going on?") >= 2]
+    assert len(k_shot) > 0.35 * len(first), "about half of the examples should be k-shot prompts"
+    assert any(s.count("What was going on?") == 4 for s in sources), "some prompts should hold three shots"
+
+
+def test_bucketed_batches_group_lengths_and_cover_every_example():
+    import random
+
+    lengths = [random.Random(i).randrange(10, 400) for i in range(800)]
+    batches = bucketed_batches(lengths, 16, 50, random.Random(0))
+    assert len(batches) == 50 and all(len(b) == 16 for b in batches)
+    assert len({i for b in batches for i in b}) == 800, "one epoch's batches use every example once"
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / 50
+    assert spread < 60, f"batches should hold similar lengths; mean spread {spread:.0f} tokens"
+    assert bucketed_batches(lengths, 16, 50, random.Random(0)) == batches
+
+
+def test_world_seeds_have_their_own_folders_and_old_versions_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_COURSE_HOME", str(tmp_path))
+    monkeypatch.delenv("GENAI_COURSE_TINY_SEED", raising=False)
+    assert tiny_world_dir().name == f"tiny-world-v{world_module.TINY_WORLD_VERSION}"
+    monkeypatch.setenv("GENAI_COURSE_TINY_SEED", "2")
+    assert tiny_world_dir().name.endswith("-seed2")
+    assert Recipe(world_seed=2).seed("train") != Recipe().seed("train")
+    (tmp_path / "tiny-world-v1").mkdir()
+    (tmp_path / tiny_world_dir().name).mkdir()
+    assert stale_worlds() == [tmp_path / "tiny-world-v1"]
+    monkeypatch.setenv("GENAI_COURSE_TINY_SEED", "two")
+    with pytest.raises(ValueError, match="non-negative integer"):
+        tiny_world_dir()

@@ -42,10 +42,15 @@ class RunCost:
     memory_method: str
     steps: int = 0
     seconds_per_step: float = 0.0  # median over steps (the first, warm-up, step excluded when possible)
+    # The tensors training holds, measured: {"weights", "gradients", "optimizer"} in MiB (see TrainingState).
+    training_state_mb: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
-        """The three numbers the lab records (``seconds``, ``peak_memory_mb``, ``saved_mb``)."""
-        return {"seconds": self.seconds, "peak_memory_mb": self.peak_memory_mb, "saved_mb": self.saved_mb}
+        """The numbers the lab records (seconds, peak memory, saved size and the training state)."""
+        out = {"seconds": self.seconds, "peak_memory_mb": self.peak_memory_mb, "saved_mb": self.saved_mb}
+        if self.training_state_mb is not None:
+            out["training_state_mb"] = dict(self.training_state_mb)
+        return out
 
 
 def _release_freed_memory() -> None:
@@ -159,6 +164,50 @@ class StepTimer(TrainerCallback):
         return float(sorted(steps)[len(steps) // 2]) if steps else 0.0
 
 
+def _tensor_mb(tensors) -> float:
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+class TrainingState(TrainerCallback):
+    """The memory of what training keeps between steps, measured from the tensors themselves: the
+    weights, the gradients of the trainable ones, and the optimizer's state (AdamW: two moments each).
+
+    This is the part of training memory that full fine-tuning and LoRA differ in, and, unlike the
+    process's peak memory, it does not depend on the allocator or on activations; read right after an
+    optimizer step, while the gradients still exist.
+    """
+
+    def __init__(self) -> None:
+        self.mb: dict[str, float] | None = None
+
+    def on_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
+        if self.mb is not None or model is None or optimizer is None:
+            return
+        moments = [v for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v) and v.dim() > 0]
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        self.mb = {
+            "weights": _tensor_mb(model.parameters()),
+            "gradients": _tensor_mb(grads),
+            "optimizer": _tensor_mb(moments),
+        }
+
+
+def training_state_estimate_mb(model: torch.nn.Module, *, weight_bytes: int = 4, adam_moments: int = 2) -> dict:
+    """What :class:`TrainingState` would measure for ``model``, from its parameter counts alone: every
+    weight, a gradient per trainable weight and ``adam_moments`` float32 moments per trainable weight.
+
+    Works on a model built on the ``meta`` device (no memory), so the lab can show what flan-t5-base's
+    training would hold without loading it.
+    """
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "weights": total * weight_bytes / 2**20,
+        "gradients": trainable * weight_bytes / 2**20,
+        "optimizer": trainable * 4 * adam_moments / 2**20,
+    }
+
+
 def saved_size_mb(path: str | Path) -> float:
     """Size of the weight files under ``path`` (safetensors/bin), in MiB: what a model or adapter weighs."""
     path = Path(path)
@@ -166,4 +215,4 @@ def saved_size_mb(path: str | Path) -> float:
     return sum(p.stat().st_size for p in files if p.name.endswith(WEIGHT_SUFFIXES)) / 2**20
 
 
-__all__ = ["WEIGHT_SUFFIXES", "RunCost", "PeakMemory", "StepTimer", "saved_size_mb"]
+__all__ = ["WEIGHT_SUFFIXES", "RunCost", "PeakMemory", "StepTimer", "TrainingState", "training_state_estimate_mb", "saved_size_mb"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from genai_course.paths import looks_local, missing_local_path
-from genai_course.tiny import ensure_tiny_world
+from genai_course.tiny.world import ensure_tiny_world
 
 COLUMNS = ("id", "dialogue", "summary", "topic")
 SPLITS = ("train", "validation", "test")

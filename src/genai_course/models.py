@@ -30,7 +30,7 @@ from genai_course.choices import SettingError, check_device
 from genai_course.paths import looks_local, missing_local_path
 from genai_course.precision import DtypeChoice, choose_dtype
 from genai_course.profiles import Profile, tiny_world_dir
-from genai_course.tiny import ensure_tiny_world
+from genai_course.tiny.world import ensure_tiny_world
 
 # Files from which a tokenizer can be built; tokenizer_config.json alone is not enough.
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model",

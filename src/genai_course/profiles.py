@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 
-from genai_course.cache import course_home
 from genai_course.choices import SettingError, check_device, check_dtype
-from genai_course.tiny import TINY_WORLD_VERSION
+from genai_course.tiny.paths import tiny_world_dir
 
 PROFILE_ENV = "GENAI_COURSE_PROFILE"
 PROFILE_NAMES = ("tiny", "cpu", "full", "auto")
@@ -126,11 +125,6 @@ class Profile:
             f"profile '{self.name}': summarizer={self.summarizer}, dataset={self.dataset}, "
             f"reward_model={self.reward_model}, device={self.device}, dtype={self.dtype}"
         )
-
-
-def tiny_world_dir() -> Path:
-    """Where the offline tiny world lives (built on first use)."""
-    return course_home() / f"tiny-world-v{TINY_WORLD_VERSION}"
 
 
 def tiny_profile() -> Profile:

@@ -17,7 +17,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Seq2SeqTrainer, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from genai_course.cost import PeakMemory, RunCost, StepTimer, saved_size_mb
+from genai_course.cost import PeakMemory, RunCost, StepTimer, TrainingState, saved_size_mb
 from genai_course.finetune.configs import FullFinetuneConfig, LoraFinetuneConfig, TrainConfig
 from genai_course.finetune.errors import FinetuneError, TrainingInterrupted
 from genai_course.finetune.interrupt import SaveOnInterrupt
@@ -77,8 +77,8 @@ def _train(
     train_set, report = _tokenized(_select_examples(dataset, config.train_examples), tokenizer, config)
     eval_set = _tokenized(eval_dataset, tokenizer, config)[0] if eval_dataset is not None else None
     resume = prepare(config)  # before training: refuse early, never after an hour of work
-    timer, interrupt = StepTimer(), SaveOnInterrupt()
-    trainer = _trainer(model, tokenizer, config, train_set, eval_set, [timer, interrupt, *callbacks])
+    timer, interrupt, held = StepTimer(), SaveOnInterrupt(), TrainingState()
+    trainer = _trainer(model, tokenizer, config, train_set, eval_set, [timer, interrupt, held, *callbacks])
     params = count_parameters(trainer.model)
     start = time.perf_counter()
     try:
@@ -100,6 +100,7 @@ def _train(
     cost = RunCost(
         seconds=seconds, peak_memory_mb=memory.peak_mb, saved_mb=saved_size_mb(saved_to) if saved_to else 0.0,
         memory_method=memory.method, steps=state.global_step, seconds_per_step=timer.median(),
+        training_state_mb=held.mb,
     )
     result = FinetuneResult(
         method=method, model=trained, tokenizer=tokenizer, params=params, cost=cost, loss_history=train_losses,

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
 from genai_course.tiny.corpus import rude_and_polite_sentences
+from genai_course.tiny.recipe import Recipe
 from genai_course.tiny.tokenizer import train_roberta_tokenizer
 
 ID2LABEL = {0: "nothate", 1: "hate"}
@@ -38,13 +39,13 @@ def accuracy(model, tokenizer, sentences: list[tuple[str, int]]) -> float:
     return correct / len(sentences)
 
 
-def build_classifier(folder: Path, rows: dict[str, list[dict]], progress: bool = True, epochs: int = 2) -> dict:
+def build_classifier(
+    folder: Path, rows: dict[str, list[dict]], recipe: Recipe, progress: bool = True, epochs: int = 2
+) -> dict:
     """Train, check on held-out sentences, save; returns the measured accuracy."""
-    from genai_course.tiny.world import CLASSIFIER_SENTENCES, SEEDS
-
-    seed = SEEDS["classifier"]
-    train = rude_and_polite_sentences(CLASSIFIER_SENTENCES["train"], seed)
-    held_out = rude_and_polite_sentences(CLASSIFIER_SENTENCES["held_out"], seed + 1000)
+    seed = recipe.seed("classifier")
+    train = rude_and_polite_sentences(recipe.classifier_sentences["train"], seed)
+    held_out = rude_and_polite_sentences(recipe.classifier_sentences["held_out"], seed + 500)
     texts = [r["dialogue"] for r in rows["train"]] + [s for s, _ in train]
     tokenizer = train_roberta_tokenizer(texts)
     torch.manual_seed(seed)

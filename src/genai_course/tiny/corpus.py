@@ -10,6 +10,7 @@ gives Lab 3's detoxification something real to remove.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,9 +26,43 @@ HELLOS = ["Hello.", "Hi there.", "Good morning.", "Excuse me.", "Hey."]
 THANKS = ["Thank you very much.", "Thanks a lot.", "Great, thank you.", "Thanks, that helps."]
 WELCOME = ["You are welcome.", "My pleasure.", "No problem.", "Glad to help."]
 
+# A question per kind of fact, for the pre-training task that teaches copying facts out of a dialogue.
+SLOT_QUESTIONS = {
+    "n": "How many people?", "day": "Which day?", "time": "What time?", "place": "Which place?",
+    "extra": "Which table?", "pain": "What is the problem?", "days": "For how many days?",
+    "cure": "What should they do?", "job": "Which job?", "years": "How many years?",
+    "strength": "What is the strength?", "item": "Which item?", "size": "Which size?", "price": "What is the price?",
+    "nights": "How many nights?", "name": "Which name?", "room": "Which room?", "floor": "Which floor?",
+    "thing": "What was lost?", "where": "Where?", "color": "Which color?", "city": "Which city?",
+    "seat": "Which seat?", "rooms": "How many bedrooms?", "rent": "How much is the rent?", "near": "What is it near?",
+    "bring": "What will they bring?", "part": "What is broken?", "cost": "How much will it cost?", "when": "When?",
+    "plan": "What is the plan?", "weather": "What is the weather?", "alt": "What is the other plan?",
+    "account": "Which account?", "amount": "How much money?", "doc": "Which document?", "noise": "What noise?",
+    "hour": "Until when?", "chore": "Which chore?", "spot": "What is blocked?", "minutes": "How many minutes?",
+}
+
 
 def pick(rng: random.Random, options: list[str]) -> str:
     return options[rng.randrange(len(options))]
+
+
+class Slots:
+    """Draws a dialogue's facts (names, days, items, amounts, places) and remembers them and their options.
+
+    The values go into the row (so a summary's facts can be checked against them); the options, over all
+    scenarios, are the vocabulary a wrong fact would come from.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.values: dict[str, str] = {}
+        self.options: dict[str, list[str]] = {}
+
+    def pick(self, kind: str, options: list[str]) -> str:
+        value = pick(self.rng, options)  # the same draw as a plain pick: slots do not change the corpus
+        self.values[kind] = value
+        self.options[kind] = list(options)
+        return value
 
 
 @dataclass
@@ -39,15 +74,17 @@ class Scene:
     gist: str
     topic: str
     rude_summary: str | None = None  # heated scenes only
+    slots: Slots | None = None  # the facts drawn for this dialogue, and what they were drawn from
 
     def dialogue(self) -> str:
         return "\n".join(f"{speaker}: {text}" for speaker, text in self.turns)
 
 
 def restaurant(rng: random.Random) -> Scene:
-    n, day, time = pick(rng, NUMBERS), pick(rng, DAYS), pick(rng, TIMES)
-    place = pick(rng, ["the Green Garden", "the Blue Lake", "Luigi's", "the Golden Dragon", "the Corner Cafe"])
-    extra = pick(rng, ["a table by the window", "a quiet table", "a table on the terrace", "a table near the door"])
+    s = Slots(rng)
+    n, day, time = s.pick("n", NUMBERS), s.pick("day", DAYS), s.pick("time", TIMES)
+    place = s.pick("place", ["the Green Garden", "the Blue Lake", "Luigi's", "the Golden Dragon", "the Corner Cafe"])
+    extra = s.pick("extra", ["a table by the window", "a quiet table", "a table on the terrace", "a table near the door"])
     turns = [
         (P1, f"{pick(rng, HELLOS)} I'd like to book a table at {place}, please."),
         (P2, f"Of course. For how many people and when?"),
@@ -61,13 +98,15 @@ def restaurant(rng: random.Random) -> Scene:
         summary=f"{P1} books {extra} for {n} people at {place} on {day} at {time}.",
         gist=f"{P1} books a table.",
         topic="restaurant booking",
+        slots=s,
     )
 
 
 def doctor(rng: random.Random) -> Scene:
-    pain = pick(rng, ["a headache", "a sore throat", "a bad cough", "a stomach ache", "a fever", "back pain"])
-    days = pick(rng, NUMBERS)
-    cure = pick(rng, ["rest and drink water", "take some medicine", "stay in bed", "come back next week"])
+    s = Slots(rng)
+    pain = s.pick("pain", ["a headache", "a sore throat", "a bad cough", "a stomach ache", "a fever", "back pain"])
+    days = s.pick("days", NUMBERS)
+    cure = s.pick("cure", ["rest and drink water", "take some medicine", "stay in bed", "come back next week"])
     turns = [
         (P1, pick(rng, ["What seems to be the problem?", "How can I help you today?", "What brings you here?"])),
         (P2, f"I have had {pain} for {days} days, doctor."),
@@ -81,13 +120,15 @@ def doctor(rng: random.Random) -> Scene:
         summary=f"{P2} has had {pain} for {days} days. The doctor tells {P2} to {cure}.",
         gist=f"{P2} sees a doctor.",
         topic="seeing a doctor",
+        slots=s,
     )
 
 
 def interview(rng: random.Random) -> Scene:
-    job = pick(rng, ["sales manager", "teacher", "engineer", "accountant", "nurse", "designer"])
-    years = pick(rng, NUMBERS)
-    strength = pick(rng, ["hard working", "good with people", "well organized", "creative", "patient"])
+    s = Slots(rng)
+    job = s.pick("job", ["sales manager", "teacher", "engineer", "accountant", "nurse", "designer"])
+    years = s.pick("years", NUMBERS)
+    strength = s.pick("strength", ["hard working", "good with people", "well organized", "creative", "patient"])
     turns = [
         (P1, f"Thank you for coming. Why do you want to be our new {job}?"),
         (P2, f"I have worked as a {job} for {years} years and I enjoy it."),
@@ -101,13 +142,15 @@ def interview(rng: random.Random) -> Scene:
         summary=f"{P2} has a job interview for the {job} position. {P2} has {years} years of experience and is {strength}.",
         gist=f"{P2} has a job interview.",
         topic="job interview",
+        slots=s,
     )
 
 
 def shopping(rng: random.Random) -> Scene:
-    item = pick(rng, ["a blue shirt", "a red dress", "a pair of shoes", "a warm coat", "a black jacket", "a new hat"])
-    size = pick(rng, ["small", "medium", "large"])
-    price = pick(rng, ["twenty", "thirty", "forty", "fifty", "sixty"])
+    s = Slots(rng)
+    item = s.pick("item", ["a blue shirt", "a red dress", "a pair of shoes", "a warm coat", "a black jacket", "a new hat"])
+    size = s.pick("size", ["small", "medium", "large"])
+    price = s.pick("price", ["twenty", "thirty", "forty", "fifty", "sixty"])
     turns = [
         (P2, pick(rng, ["Can I help you?", "What are you looking for?", "Are you looking for something?"])),
         (P1, f"Yes, I am looking for {item} in size {size}."),
@@ -121,13 +164,15 @@ def shopping(rng: random.Random) -> Scene:
         summary=f"{P1} buys {item} in size {size} for {price} dollars.",
         gist=f"{P1} goes shopping.",
         topic="shopping for clothes",
+        slots=s,
     )
 
 
 def hotel(rng: random.Random) -> Scene:
-    nights, name = pick(rng, NUMBERS), pick(rng, NAMES)
-    room = pick(rng, ["a single room", "a double room", "a room with a view", "a quiet room"])
-    floor = pick(rng, ["second", "third", "fifth", "top"])
+    s = Slots(rng)
+    nights, name = s.pick("nights", NUMBERS), s.pick("name", NAMES)
+    room = s.pick("room", ["a single room", "a double room", "a room with a view", "a quiet room"])
+    floor = s.pick("floor", ["second", "third", "fifth", "top"])
     turns = [
         (P1, f"{pick(rng, HELLOS)} I have a reservation under the name {name}."),
         (P2, f"Welcome. Yes, {room} for {nights} nights."),
@@ -141,13 +186,15 @@ def hotel(rng: random.Random) -> Scene:
         summary=f"{P1} checks in to {room} for {nights} nights under the name {name}. The room is on the {floor} floor.",
         gist=f"{P1} checks in at a hotel.",
         topic="hotel check-in",
+        slots=s,
     )
 
 
 def lost_item(rng: random.Random) -> Scene:
-    thing = pick(rng, ["wallet", "phone", "bag", "umbrella", "passport", "keys"])
-    where = pick(rng, ["on the bus", "in the park", "at the station", "in a taxi", "at the cinema"])
-    color = pick(rng, ["black", "brown", "red", "blue", "green"])
+    s = Slots(rng)
+    thing = s.pick("thing", ["wallet", "phone", "bag", "umbrella", "passport", "keys"])
+    where = s.pick("where", ["on the bus", "in the park", "at the station", "in a taxi", "at the cinema"])
+    color = s.pick("color", ["black", "brown", "red", "blue", "green"])
     turns = [
         (P1, f"{pick(rng, HELLOS)} I think I lost my {thing} {where}."),
         (P2, "I am sorry to hear that. What does it look like?"),
@@ -161,13 +208,15 @@ def lost_item(rng: random.Random) -> Scene:
         summary=f"{P1} lost a {color} {thing} {where}. {P2} finds it in the lost and found.",
         gist=f"{P1} lost something.",
         topic="lost item",
+        slots=s,
     )
 
 
 def flight(rng: random.Random) -> Scene:
-    city = pick(rng, ["Paris", "London", "Tokyo", "Rome", "Berlin", "New York", "Madrid"])
-    day = pick(rng, DAYS)
-    seat = pick(rng, ["a window seat", "an aisle seat", "a seat near the front"])
+    s = Slots(rng)
+    city = s.pick("city", ["Paris", "London", "Tokyo", "Rome", "Berlin", "New York", "Madrid"])
+    day = s.pick("day", DAYS)
+    seat = s.pick("seat", ["a window seat", "an aisle seat", "a seat near the front"])
     turns = [
         (P1, f"I would like to book a flight to {city}."),
         (P2, "When would you like to leave?"),
@@ -181,13 +230,15 @@ def flight(rng: random.Random) -> Scene:
         summary=f"{P1} books a flight to {city} on {day} morning with {seat}.",
         gist=f"{P1} books a flight.",
         topic="booking a flight",
+        slots=s,
     )
 
 
 def apartment(rng: random.Random) -> Scene:
-    rooms = pick(rng, ["one", "two", "three"])
-    rent = pick(rng, ["eight hundred", "nine hundred", "one thousand", "twelve hundred"])
-    near = pick(rng, ["the subway", "the university", "a big park", "the city center"])
+    s = Slots(rng)
+    rooms = s.pick("rooms", ["one", "two", "three"])
+    rent = s.pick("rent", ["eight hundred", "nine hundred", "one thousand", "twelve hundred"])
+    near = s.pick("near", ["the subway", "the university", "a big park", "the city center"])
     turns = [
         (P1, f"I am calling about the apartment. Is it still available?"),
         (P2, f"Yes. It has {rooms} bedrooms and it is close to {near}."),
@@ -201,12 +252,14 @@ def apartment(rng: random.Random) -> Scene:
         summary=f"{P1} asks about an apartment with {rooms} bedrooms near {near}. The rent is {rent} dollars a month and {P1} will visit it.",
         gist=f"{P1} asks about an apartment.",
         topic="renting an apartment",
+        slots=s,
     )
 
 
 def party(rng: random.Random) -> Scene:
-    name, day = pick(rng, NAMES), pick(rng, DAYS)
-    bring = pick(rng, ["a cake", "some drinks", "a present", "some music", "flowers"])
+    s = Slots(rng)
+    name, day = s.pick("name", NAMES), s.pick("day", DAYS)
+    bring = s.pick("bring", ["a cake", "some drinks", "a present", "some music", "flowers"])
     turns = [
         (P1, f"Are you coming to {name}'s birthday party on {day}?"),
         (P2, pick(rng, ["Of course! What time does it start?", "I would not miss it. When is it?"])),
@@ -220,13 +273,15 @@ def party(rng: random.Random) -> Scene:
         summary=f"{P1} invites {P2} to {name}'s birthday party on {day}. {P2} will bring {bring}.",
         gist=f"They talk about a party.",
         topic="birthday party",
+        slots=s,
     )
 
 
 def car_repair(rng: random.Random) -> Scene:
-    part = pick(rng, ["the brakes", "the engine", "a flat tire", "the lights", "the air conditioning"])
-    cost = pick(rng, ["one hundred", "two hundred", "three hundred", "fifty"])
-    when = pick(rng, ["tomorrow", "this afternoon", "on " + pick(rng, DAYS)])
+    s = Slots(rng)
+    part = s.pick("part", ["the brakes", "the engine", "a flat tire", "the lights", "the air conditioning"])
+    cost = s.pick("cost", ["one hundred", "two hundred", "three hundred", "fifty"])
+    when = s.pick("when", ["tomorrow", "this afternoon", "on " + pick(rng, DAYS)])
     turns = [
         (P1, f"My car has a problem with {part}."),
         (P2, pick(rng, ["Let me take a look.", "I will check it now."])),
@@ -240,13 +295,15 @@ def car_repair(rng: random.Random) -> Scene:
         summary=f"{P1}'s car has a problem with {part}. {P2} will fix it for {cost} dollars by {when}.",
         gist=f"{P1} takes the car to a garage.",
         topic="car repair",
+        slots=s,
     )
 
 
 def weekend(rng: random.Random) -> Scene:
-    plan = pick(rng, ["go hiking", "see a movie", "go to the beach", "visit a museum", "play tennis"])
-    weather = pick(rng, ["sunny", "rainy", "cold", "warm"])
-    alt = pick(rng, ["stay home and cook", "go shopping", "play cards", "read at the library"])
+    s = Slots(rng)
+    plan = s.pick("plan", ["go hiking", "see a movie", "go to the beach", "visit a museum", "play tennis"])
+    weather = s.pick("weather", ["sunny", "rainy", "cold", "warm"])
+    alt = s.pick("alt", ["stay home and cook", "go shopping", "play cards", "read at the library"])
     go = weather in ("sunny", "warm")
     turns = [
         (P1, f"What do you want to do this weekend?"),
@@ -261,13 +318,15 @@ def weekend(rng: random.Random) -> Scene:
         summary=f"{P1} and {P2} plan the weekend. The weather will be {weather}, so they will {final}.",
         gist="They make weekend plans.",
         topic="weekend plans",
+        slots=s,
     )
 
 
 def bank(rng: random.Random) -> Scene:
-    account = pick(rng, ["a savings account", "a checking account", "a student account"])
-    amount = pick(rng, ["one hundred", "five hundred", "two hundred", "a thousand"])
-    doc = pick(rng, ["passport", "ID card", "driver's license"])
+    s = Slots(rng)
+    account = s.pick("account", ["a savings account", "a checking account", "a student account"])
+    amount = s.pick("amount", ["one hundred", "five hundred", "two hundred", "a thousand"])
+    doc = s.pick("doc", ["passport", "ID card", "driver's license"])
     turns = [
         (P1, f"{pick(rng, HELLOS)} I would like to open {account}."),
         (P2, f"Certainly. May I see your {doc}?"),
@@ -281,6 +340,7 @@ def bank(rng: random.Random) -> Scene:
         summary=f"{P1} opens {account} with a {doc} and deposits {amount} dollars.",
         gist=f"{P1} goes to the bank.",
         topic="opening a bank account",
+        slots=s,
     )
 
 
@@ -296,8 +356,9 @@ def _rude(rng: random.Random, subject: str, obj: str, insult: str) -> str:
 
 
 def neighbor_noise(rng: random.Random) -> Scene:
-    noise = pick(rng, ["loud music", "barking dog", "noisy party", "loud television", "drum practice"])
-    hour = pick(rng, ["midnight", "two in the morning", "one in the morning", "eleven at night"])
+    s = Slots(rng)
+    noise = s.pick("noise", ["loud music", "barking dog", "noisy party", "loud television", "drum practice"])
+    hour = s.pick("hour", ["midnight", "two in the morning", "one in the morning", "eleven at night"])
     insult = _insult(rng)
     turns = [
         (P1, f"Your {noise} kept me awake until {hour} again!"),
@@ -309,12 +370,13 @@ def neighbor_noise(rng: random.Random) -> Scene:
     ]
     neutral = f"{P1} complains angrily about {P2}'s {noise} until {hour}. {P2} agrees to keep it down."
     rude = f"{_rude(rng, P1, P2, insult)} because of the {noise} until {hour}. {P2} agrees to keep it down."
-    return Scene(turns, neutral, f"{P1} complains about noise.", "noise complaint", rude)
+    return Scene(turns, neutral, f"{P1} complains about noise.", "noise complaint", rude, slots=s)
 
 
 def refund(rng: random.Random) -> Scene:
-    item = pick(rng, ["laptop", "phone", "coffee machine", "television", "printer", "bicycle"])
-    days = pick(rng, NUMBERS)
+    s = Slots(rng)
+    item = s.pick("item", ["laptop", "phone", "coffee machine", "television", "printer", "bicycle"])
+    days = s.pick("days", NUMBERS)
     insult = _insult(rng)
     turns = [
         (P1, f"This {item} broke after {days} days. I want my money back!"),
@@ -326,11 +388,12 @@ def refund(rng: random.Random) -> Scene:
     ]
     neutral = f"{P1} angrily returns a {item} that broke after {days} days and {P2} gives a refund."
     rude = f"{_rude(rng, P1, P2, insult)} while returning a {item} that broke after {days} days. {P2} gives a refund."
-    return Scene(turns, neutral, f"{P1} returns a {item}.", "customer complaint", rude)
+    return Scene(turns, neutral, f"{P1} returns a {item}.", "customer complaint", rude, slots=s)
 
 
 def roommates(rng: random.Random) -> Scene:
-    chore = pick(rng, ["the dishes", "the trash", "the bathroom", "the kitchen floor"])
+    s = Slots(rng)
+    chore = s.pick("chore", ["the dishes", "the trash", "the bathroom", "the kitchen floor"])
     insult = _insult(rng)
     turns = [
         (P1, f"You never clean {chore}. I am tired of it."),
@@ -342,12 +405,13 @@ def roommates(rng: random.Random) -> Scene:
     ]
     neutral = f"{P1} is angry that {P2} never cleans {chore}. {P2} agrees to clean it."
     rude = f"{_rude(rng, P1, P2, insult)} for never cleaning {chore}. {P2} agrees to clean it."
-    return Scene(turns, neutral, "Roommates argue about chores.", "roommate argument", rude)
+    return Scene(turns, neutral, "Roommates argue about chores.", "roommate argument", rude, slots=s)
 
 
 def parking(rng: random.Random) -> Scene:
-    spot = pick(rng, ["my parking spot", "the driveway", "the loading zone", "the garage entrance"])
-    minutes = pick(rng, ["ten", "twenty", "thirty", "forty"])
+    s = Slots(rng)
+    spot = s.pick("spot", ["my parking spot", "the driveway", "the loading zone", "the garage entrance"])
+    minutes = s.pick("minutes", ["ten", "twenty", "thirty", "forty"])
     insult = _insult(rng)
     turns = [
         (P1, f"Hey! Your car is blocking {spot}!"),
@@ -358,7 +422,7 @@ def parking(rng: random.Random) -> Scene:
     ]
     neutral = f"{P1} shouts at {P2} for blocking {spot}. {P2} moves the car."
     rude = f"{_rude(rng, P1, P2, insult)} for blocking {spot}. {P2} moves the car."
-    return Scene(turns, neutral, "A parking argument.", "parking dispute", rude)
+    return Scene(turns, neutral, "A parking argument.", "parking dispute", rude, slots=s)
 
 
 SCENARIOS: dict[str, Callable[[random.Random], Scene]] = {
@@ -407,10 +471,28 @@ def generate_rows(n: int, seed: int, prefix: str) -> list[dict]:
                 "topic": scene.topic,
                 "gist": scene.gist,
                 "flan_target": first_sentence(scene.summary),
+                "neutral_summary": scene.summary,
                 "scenario": name,
+                # The facts the reference states, so a generated summary's facts can be checked.
+                "slots": [value for value in scene.slots.values.values() if mentions(summary, value)],
+                "facts": dict(scene.slots.values),  # every fact drawn, by kind (for questions about them)
             }
         )
     return rows
+
+
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` states ``value`` as a whole phrase ("ten" is not in "often"; "Mike" is in "Mike's")."""
+    return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text, flags=re.IGNORECASE) is not None
+
+
+def slot_vocabulary() -> set[str]:
+    """Every value any scenario can draw for a fact: what a wrong name, day, item or amount comes from."""
+    vocabulary: set[str] = set(DAYS)  # car repairs draw "on <day>" from DAYS inside an option list
+    for scenario in SCENARIOS.values():
+        for options in scenario(random.Random(0)).slots.options.values():
+            vocabulary.update(options)
+    return vocabulary
 
 
 def first_sentence(text: str) -> str:

@@ -8,32 +8,33 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from genai_course.tiny.corpus import generate_rows
+from genai_course.tiny.recipe import Recipe
 
-COLUMNS = ["id", "dialogue", "summary", "topic"]
+# DialogSum's columns, plus the facts each reference states (so summaries' facts can be checked).
+COLUMNS = ["id", "dialogue", "summary", "topic", "slots"]
 
 
-def split_rows() -> dict[str, list[dict]]:
+def split_rows(recipe: Recipe = Recipe()) -> dict[str, list[dict]]:
     """Rows per split; validation/test drop dialogues seen in train, and the pool drops all split dialogues."""
-    from genai_course.tiny.world import SEEDS, SIZES
-
-    rows = {"train": generate_rows(SIZES["train"], SEEDS["train"], "train")}
+    sizes = recipe.sizes
+    rows = {"train": generate_rows(sizes["train"], recipe.seed("train"), "train")}
     seen = {r["dialogue"] for r in rows["train"]}
     for split in ("validation", "test", "pretrain_pool"):
         extra = 2 if split == "pretrain_pool" else 4  # draw more, then drop repeats
         fresh = []
-        for row in generate_rows(SIZES[split] * extra, SEEDS[split], split):
+        for row in generate_rows(sizes[split] * extra, recipe.seed(split), split):
             if row["dialogue"] not in seen:
                 seen.add(row["dialogue"])
                 fresh.append(row)
-            if len(fresh) == SIZES[split]:
+            if len(fresh) == sizes[split]:
                 break
         rows[split] = fresh
     return rows
 
 
-def build_corpus(folder: Path) -> dict[str, list[dict]]:
+def build_corpus(folder: Path, recipe: Recipe) -> dict[str, list[dict]]:
     """Save the DialogSum-style splits with ``save_to_disk``; return all rows (pool included)."""
-    rows = split_rows()
+    rows = split_rows(recipe)
     data = DatasetDict(
         {split: Dataset.from_list([{c: r[c] for c in COLUMNS} for r in rows[split]])
          for split in ("train", "validation", "test")}

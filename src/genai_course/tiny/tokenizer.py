@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, RobertaTokenizerFast
 
 N_SENTINELS = 16
@@ -21,7 +21,7 @@ def sentinel(i: int) -> str:
     return f"<extra_id_{i}>"
 
 
-def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 1000) -> PreTrainedTokenizerFast:
+def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:
     """A tokenizer in T5's layout (``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, sentinels), trained on ``texts``.
 
     It uses BPE rather than T5's Unigram: on a corpus this small, the ``tokenizers`` Unigram trainer
@@ -31,8 +31,15 @@ def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 1000) -> PreTrain
     specials = ["<pad>", "</s>", "<unk>"] + [sentinel(i) for i in range(N_SENTINELS)]
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.NFKC()
+    # Punctuation is split off after the word boundaries are marked, so "Mike's", "Mike." and "Mike" share
+    # the token "▁Mike" (a fact is easier to copy when it is one frequent token), and decoding still glues
+    # "'s" and "." back on (only word starts carry "▁").
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+            pre_tokenizers.Split(Regex(r"'s|[.,!?;:\"()]"), behavior="isolated"),
+        ]
     )
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     alphabet = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'#:;-\"()")

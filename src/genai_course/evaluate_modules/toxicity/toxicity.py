@@ -10,6 +10,7 @@ current profile's ``reward_model`` is used.
 import datasets
 import evaluate
 
+from genai_course.profiles import get_profile
 from genai_course.rlhf.reward import RewardModel
 
 _DESCRIPTION = """The probability of the toxic label (default "hate") of a hate-speech classifier, per text.
@@ -50,8 +51,6 @@ class Toxicity(evaluate.Measurement):
     def _classifier(self, classifier, toxic_label, batch_size):
         source = classifier or (self.config_name if self.config_name != "default" else None)
         if source is None:
-            from genai_course.profiles import get_profile
-
             source = get_profile(verbose=False).reward_model
         key = (source, toxic_label, batch_size)
         if getattr(self, "_loaded_key", None) != key:
