@@ -77,8 +77,15 @@ def _generation_seconds(model: torch.nn.Module, generator: torch.Generator) -> f
 def _classifier_seconds(threads: int) -> dict:
     """Seconds of one roberta-base-shaped classifier forward over 32 texts of 128 tokens (after a warm-up)."""
     torch.set_num_threads(threads)
-    config = RobertaConfig(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                           intermediate_size=3072, max_position_embeddings=514, num_labels=2)
+    config = RobertaConfig(
+        vocab_size=50265,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=514,
+        num_labels=2,
+    )
     model = RobertaForSequenceClassification(config).eval()
     texts = torch.randint(3, config.vocab_size, (32, 128), generator=torch.Generator().manual_seed(0))
     model(input_ids=texts[:2])
@@ -96,11 +103,19 @@ def measure(shape: str, threads: int, steps: int) -> dict:
     params = sum(p.numel() for p in model.parameters())
     generation = _generation_seconds(model, generator)
     full = _train_seconds(model, steps, generator)
-    lora = get_peft_model(model, LoraConfig(r=32, lora_alpha=32, target_modules=["q", "v"], lora_dropout=0.05,
-                                            task_type=TaskType.SEQ_2_SEQ_LM))
+    lora = get_peft_model(
+        model,
+        LoraConfig(r=32, lora_alpha=32, target_modules=["q", "v"], lora_dropout=0.05, task_type=TaskType.SEQ_2_SEQ_LM),
+    )
     lora_step = _train_seconds(lora, steps, generator)
-    return {"shape": shape, "threads": threads, "params": params, "full_step_s": full, "lora_step_s": lora_step,
-            "generate_16x50_s": generation}
+    return {
+        "shape": shape,
+        "threads": threads,
+        "params": params,
+        "full_step_s": full,
+        "lora_step_s": lora_step,
+        "generate_16x50_s": generation,
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -115,8 +130,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for threads in args.threads:
             # A fresh process per measurement: one run's allocator state and threads do not affect the next.
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                job = pool.submit(_classifier_seconds, threads) if shape == "classifier" else \
-                    pool.submit(measure, shape, threads, args.steps)
+                job = (
+                    pool.submit(_classifier_seconds, threads)
+                    if shape == "classifier"
+                    else pool.submit(measure, shape, threads, args.steps)
+                )
                 row = job.result()
             print(json.dumps(row), flush=True)
             rows.append(row)

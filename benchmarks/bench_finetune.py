@@ -80,8 +80,13 @@ def measure(method: str, settings: Settings) -> dict:
     vocab = 5000
     tokenizer, data = stand_in_tokenizer(vocab), _dataset(settings, vocab)
     common = dict(
-        max_steps=settings.steps, per_device_train_batch_size=settings.batch_size, seed=settings.seed,
-        prompt_style="none", logging_steps=1, save_strategy="no", disable_tqdm=True,
+        max_steps=settings.steps,
+        per_device_train_batch_size=settings.batch_size,
+        seed=settings.seed,
+        prompt_style="none",
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
     )
     with tempfile.TemporaryDirectory() as out:
         if method == "full":
@@ -148,8 +153,11 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows = {}
     for method in METHODS:
-        print(f"[bench_finetune] {method}: {settings.steps} steps, batch {settings.batch_size}, "
-              f"{settings.input_tokens}+{settings.target_tokens} tokens ...", flush=True)
+        print(
+            f"[bench_finetune] {method}: {settings.steps} steps, batch {settings.batch_size}, "
+            f"{settings.input_tokens}+{settings.target_tokens} tokens ...",
+            flush=True,
+        )
         rows[method] = _run_isolated(method, settings)
     keys = ("trainable_params", "seconds_per_step", "peak_memory_mb", "saved_mb")
     ratios = {k: rows["full"][k] / rows["lora"][k] if rows["lora"][k] else float("nan") for k in keys}

@@ -31,9 +31,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
-
 import torch
+from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
 from transformers import GenerationConfig, T5ForConditionalGeneration
 
 from genai_course.generation import generate
@@ -71,9 +70,7 @@ def base_case(case: Case, seed: int) -> tuple:
     model = T5ForConditionalGeneration(flan_t5_base_config()).eval()
     tokenizer = stand_in_tokenizer()
     rng = random.Random(seed)
-    prompts = [
-        " ".join(f"w{rng.randrange(32_000)}" for _ in range(rng.randint(149, 349))) for _ in range(case.prompts)
-    ]
+    prompts = [" ".join(f"w{rng.randrange(32_000)}" for _ in range(rng.randint(149, 349))) for _ in range(case.prompts)]
     return model, tokenizer, prompts
 
 
@@ -149,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'model':<22}{'prompts':>8}{'tokens':>10}{'new':>5}{'batch':>6}{'1-by-1 s':>10}{'batched s':>10}{'speedup':>9}  same"
+    header = (
+        f"{'model':<22}{'prompts':>8}{'tokens':>10}{'new':>5}{'batch':>6}"
+        f"{'1-by-1 s':>10}{'batched s':>10}{'speedup':>9}  same"
+    )
     print("\n" + header + "\n" + "-" * len(header))
     for row in rows:
         if "skipped" in row:

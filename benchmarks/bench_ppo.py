@@ -57,8 +57,10 @@ def _base_shaped(settings: Settings):
     vocab = 5000
     rng = random.Random(settings.seed)
     # -1 for the EOS the tokenizer appends.
-    queries = [" ".join(f"w{rng.randrange(vocab)}" for _ in range(settings.prompt_tokens - 1))
-               for _ in range(settings.batch_size * (settings.timed_steps + 1))]
+    queries = [
+        " ".join(f"w{rng.randrange(vocab)}" for _ in range(settings.prompt_tokens - 1))
+        for _ in range(settings.batch_size * (settings.timed_steps + 1))
+    ]
     return model, stand_in_tokenizer(vocab), queries, lambda q, r: [float(len(x.split())) for x in r]
 
 
@@ -70,8 +72,9 @@ def _tiny(settings: Settings):
     from genai_course.rlhf import RewardModel
 
     profile = get_profile("tiny", device=settings.device if settings.device != "auto" else "cpu")
-    model, tokenizer = load_summarizer(profile.finetuned_summarizer or profile.summarizer, device=profile.device,
-                                       dtype=profile.dtype)
+    model, tokenizer = load_summarizer(
+        profile.finetuned_summarizer or profile.summarizer, device=profile.device, dtype=profile.dtype
+    )
     train = load_dialogsum("tiny")["train"]
     n = settings.batch_size * (settings.timed_steps + 1)
     queries = [instruction_prompt(d) for d in train.select(range(n))["dialogue"]]
@@ -88,9 +91,15 @@ def measure(name: str, settings: Settings) -> dict:
         torch.set_num_threads(settings.threads)
     model, tokenizer, queries, reward_fn = (_tiny if name == "tiny" else _base_shaped)(settings)
     config = PPOConfig(
-        learning_rate=1e-4, batch_size=settings.batch_size, mini_batch_size=settings.mini_batch_size, ppo_epochs=1,
-        max_new_tokens=settings.response_tokens, min_new_tokens=settings.response_tokens,
-        generation_batch_size=settings.batch_size, forward_batch_size=settings.batch_size, seed=settings.seed,
+        learning_rate=1e-4,
+        batch_size=settings.batch_size,
+        mini_batch_size=settings.mini_batch_size,
+        ppo_epochs=1,
+        max_new_tokens=settings.response_tokens,
+        min_new_tokens=settings.response_tokens,
+        generation_batch_size=settings.batch_size,
+        forward_batch_size=settings.batch_size,
+        seed=settings.seed,
     )
     trainer = Seq2SeqPPOTrainer(config, model, tokenizer, reward_fn)
     batch = queries[: settings.batch_size]
@@ -129,9 +138,11 @@ def measure(name: str, settings: Settings) -> dict:
 
 def _table(rows: list[dict], settings: Settings) -> str:
     lines = [
-        f"batch {settings.batch_size}, minibatch {settings.mini_batch_size}, {settings.response_tokens}-token responses",
+        f"batch {settings.batch_size}, minibatch {settings.mini_batch_size}, {settings.response_tokens}-token "
+        "responses",
         "",
-        "| model | device | PPO step (s) | samples/s | rollout batched (s) | rollout one at a time (s) | batched speed-up |",
+        "| model | device | PPO step (s) | samples/s | rollout batched (s) | rollout one at a time (s) | "
+        "batched speed-up |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -172,8 +183,10 @@ def main(argv: list[str] | None = None) -> dict:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         if name not in ("tiny", "flan-t5-base-shaped"):
             parser.error(f"unknown model {name!r}; choose tiny and/or flan-t5-base-shaped")
-        print(f"[bench_ppo] {name}: batch {settings.batch_size}, {settings.response_tokens}-token responses ...",
-              flush=True)
+        print(
+            f"[bench_ppo] {name}: batch {settings.batch_size}, {settings.response_tokens}-token responses ...",
+            flush=True,
+        )
         try:
             rows.append(measure(name, settings))
         except (NotImplementedError, OSError) as error:  # the tiny world cannot be built here

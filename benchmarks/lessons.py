@@ -6,7 +6,7 @@ library), and check each lab's results against the tiny rules of its rubric (``l
 the same thresholds the notebooks' check cells and the grader use). Prints one table: every check, its
 value per seed, pass or fail.
 
-    python benchmarks/lessons.py --seeds 0 1 2 [--work DIR] [--labs lab1 lab2 lab3]
+    python benchmarks/lessons.py --seeds 0 1 2 [--work DIR] [--labs lab1 lab2 lab3] [--report]
 
 Each seed costs a build (about 5 minutes on 2 cores) and a run of the labs (about 6 minutes). Not part
 of CI. Exit status 1 when any check fails on any seed.
@@ -31,20 +31,31 @@ LABS = ("lab1", "lab2", "lab3")
 
 def run_seed(seed: int, work: Path, labs: list[str]) -> dict[str, dict]:
     """Build the world of ``seed`` and run ``labs``; return each lab's recorded results ({} if none)."""
-    home = work / f"seed{seed}"
-    env = dict(os.environ, GENAI_COURSE_HOME=str(home / "home"), GENAI_COURSE_TINY_SEED=str(seed),
-               GENAI_COURSE_PROFILE="tiny", HF_HUB_OFFLINE="1")
+    home = (work / f"seed{seed}").resolve()  # the notebooks run in their own folders
+    env = dict(
+        os.environ,
+        GENAI_COURSE_HOME=str(home / "home"),
+        GENAI_COURSE_TINY_SEED=str(seed),
+        GENAI_COURSE_PROFILE="tiny",
+        HF_HUB_OFFLINE="1",
+    )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "genai_course.cli", "build-tiny"], env=env, check=True)
     built = time.perf_counter()
     out = home / "runs"
-    subprocess.run([sys.executable, "-m", "genai_course.cli", "run", *labs, "--profile", "tiny", "--out", str(out)],
-                   env=env, check=False)  # a failing lesson fails a notebook; its record is still read
+    for lab in labs:  # a failing lesson fails its notebook; the record made before the checks is still read
+        command = [sys.executable, "-m", "genai_course.cli", "run", lab, "--profile", "tiny", "--out", str(out)]
+        subprocess.run(command, env=env, check=False)
     print(f"[lessons] seed {seed}: build {built - started:.0f} s, labs {time.perf_counter() - built:.0f} s", flush=True)
+    return read_results(out, labs)
+
+
+def read_results(out: Path, labs: list[str]) -> dict[str, dict]:
+    """Each lab's recorded numbers from a run folder ({} for a lab that recorded none)."""
     results = {}
     for lab in labs:
         path = out / lab / "results.json"
-        results[lab] = json.loads(path.read_text()) if path.exists() else {}
+        results[lab] = json.loads(path.read_text())["results"] if path.exists() else {}
     return results
 
 
@@ -58,13 +69,20 @@ def check_table(results: dict[int, dict[str, dict]], labs: list[str], course: Pa
             for seed in sorted(results):
                 record = results[seed].get(lab) or {}
                 try:
-                    ok, shown = rule.check(record)
+                    ok, _ = rule.check(record)
+                    shown = _short(rule.measure(record)[0])
                 except Exception as error:  # a missing result is a failed check, shown as such
                     ok, shown = False, f"missing ({type(error).__name__})"
                 all_ok &= ok
                 cells.append(f"{shown} {'pass' if ok else 'FAIL'}")
             rows.append([lab, rule.name, *cells])
     return rows, all_ok
+
+
+def _short(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value).lower()
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def markdown(rows: list[list[str]], seeds: list[int]) -> str:
@@ -79,9 +97,13 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("runs/lessons"))
     parser.add_argument("--labs", nargs="+", default=list(LABS), choices=[n for n in LAB_NAMES if n in LABS])
+    parser.add_argument("--report", action="store_true", help="only tabulate the results already in --work")
     args = parser.parse_args()
     course = find_course_folder("labs")
-    results = {seed: run_seed(seed, args.work, args.labs) for seed in args.seeds}
+    if args.report:
+        results = {s: read_results((args.work / f"seed{s}" / "runs").resolve(), args.labs) for s in args.seeds}
+    else:
+        results = {seed: run_seed(seed, args.work, args.labs) for seed in args.seeds}
     (args.work / "lessons.json").write_text(json.dumps(results, indent=2))
     rows, ok = check_table(results, args.labs, course)
     table = markdown(rows, args.seeds)

@@ -26,8 +26,13 @@ def lab2_results(lora_rouge1: float = 0.52) -> dict:
     """Numbers shaped like the tiny world's Lab 2 (the shared result keys), passing the tiny rubric."""
     return {
         "n_eval": 120,
-        "rouge": {"original": rouge_scores(0.25), "best_prompt": rouge_scores(0.35), "full": rouge_scores(0.55),
-                  "lora": rouge_scores(lora_rouge1), "full_mixed": rouge_scores(0.54)},
+        "rouge": {
+            "original": rouge_scores(0.25),
+            "best_prompt": rouge_scores(0.35),
+            "full": rouge_scores(0.55),
+            "lora": rouge_scores(lora_rouge1),
+            "full_mixed": rouge_scores(0.54),
+        },
         "params": {
             "full": {"trainable": 1_500_000, "total": 1_500_000, "percent": 100.0},
             "lora": {"trainable": 45_000, "total": 1_545_000, "percent": 2.9},
@@ -36,8 +41,15 @@ def lab2_results(lora_rouge1: float = 0.52) -> dict:
             "full": {"seconds": 60.0, "peak_memory_mb": 900.0, "saved_mb": 6.0},
             "lora": {"seconds": 55.0, "peak_memory_mb": 700.0, "saved_mb": 0.2},
         },
-        "forgetting": {"task": "topic", "metric": "accuracy", "original": 0.8, "full": 0.3, "full_mixed": 0.7,
-                       "lora": 0.5, "lora_off": 0.8},
+        "forgetting": {
+            "task": "topic",
+            "metric": "accuracy",
+            "original": 0.8,
+            "full": 0.3,
+            "full_mixed": 0.7,
+            "lora": 0.5,
+            "lora_off": 0.8,
+        },
         "forgetting_drop": {"full": 0.5, "full_mixed": 0.1, "lora": 0.3, "lora_off": 0.0, "mixed_over_full": 0.2},
         "forgetting_lora_off_is_original": True,
         "facts": {"reference": 1.0, "original": 0.0, "full": 0.95, "lora": 0.93},

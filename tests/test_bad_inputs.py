@@ -41,8 +41,12 @@ REPO = Path(__file__).resolve().parents[1]
 def _rows(n: int, prefix: str = "row") -> list[dict]:
     names, things = ["Anna", "Ben", "Carl", "Dora", "Emil"], ["a car", "a hat", "bread", "a bike"]
     return [
-        {"id": f"{prefix}_{i}", "dialogue": f"#Person1#: I am {names[i % 5]} and I want {things[i % 4]} . {prefix} {i}",
-         "summary": f"{names[i % 5]} wants {things[i % 4]} .", "topic": "shopping"}
+        {
+            "id": f"{prefix}_{i}",
+            "dialogue": f"#Person1#: I am {names[i % 5]} and I want {things[i % 4]} . {prefix} {i}",
+            "summary": f"{names[i % 5]} wants {things[i % 4]} .",
+            "topic": "shopping",
+        }
         for i in range(n)
     ]
 
@@ -59,16 +63,31 @@ def tokenizer(data) -> T5TokenizerFast:
     corpus = [instruction_prompt(d) for d in data["dialogue"]] + list(data["summary"])
     backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
     backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                           extra_ids=0, model_max_length=64)
+    return T5TokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
+        model_max_length=64,
+    )
 
 
 @pytest.fixture(scope="module")
 def model(tokenizer) -> T5ForConditionalGeneration:
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
-                      dropout_rate=0.1, decoder_start_token_id=tokenizer.pad_token_id,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        dropout_rate=0.1,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return T5ForConditionalGeneration(config).eval()
 
 
@@ -81,8 +100,16 @@ def saved_model(model, tokenizer, tmp_path_factory) -> Path:
 
 
 def _config(out: Path, **overrides) -> ft.FullFinetuneConfig:
-    values = dict(output_dir=str(out), learning_rate=3e-3, max_steps=20, per_device_train_batch_size=2,
-                  logging_steps=1, disable_tqdm=True, use_cpu=True, save_final=True)
+    values = dict(
+        output_dir=str(out),
+        learning_rate=3e-3,
+        max_steps=20,
+        per_device_train_batch_size=2,
+        logging_steps=1,
+        disable_tqdm=True,
+        use_cpu=True,
+        save_final=True,
+    )
     values.update(overrides)
     return ft.FullFinetuneConfig(**values)
 
@@ -123,8 +150,9 @@ def _resume_below_checkpoint(tmp, fx):
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4, "max_steps": 10}))
     # before: trained on to step 5 and overwrote final/
-    return lambda: ft.full_finetune(fx["model"], fx["tokenizer"], fx["data"],
-                                    _config(tmp / "run", max_steps=2, resume_from_checkpoint=True))
+    return lambda: ft.full_finetune(
+        fx["model"], fx["tokenizer"], fx["data"], _config(tmp / "run", max_steps=2, resume_from_checkpoint=True)
+    )
 
 
 def _truncated_trainer_state(tmp, fx):
@@ -132,15 +160,17 @@ def _truncated_trainer_state(tmp, fx):
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text('{"global_step": 4, "log_hi')
     # before: a raw JSONDecodeError from deep inside the Trainer
-    return lambda: ft.full_finetune(fx["model"], fx["tokenizer"], fx["data"],
-                                    _config(tmp / "run", resume_from_checkpoint=True))
+    return lambda: ft.full_finetune(
+        fx["model"], fx["tokenizer"], fx["data"], _config(tmp / "run", resume_from_checkpoint=True)
+    )
 
 
 def _truncated_checkpoint_weights(tmp, fx):
     checkpoint = _copy_without(fx["saved"], tmp / "run" / "checkpoint-4", truncate=("model.safetensors",))
     (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4, "max_steps": 20}))
-    return lambda: ft.full_finetune(fx["model"], fx["tokenizer"], fx["data"],
-                                    _config(tmp / "run", resume_from_checkpoint=True))
+    return lambda: ft.full_finetune(
+        fx["model"], fx["tokenizer"], fx["data"], _config(tmp / "run", resume_from_checkpoint=True)
+    )
 
 
 def _output_dir_is_a_file(tmp, fx):
@@ -289,35 +319,79 @@ def _home_read_only(tmp, fx):
 
 
 CASES = [
-    ("fresh run over earlier results", _fresh_run_over_earlier_results, ft.FinetuneError,
-     r"already holds an earlier run's results \(checkpoint-4, final\).*overwrite=True"),
-    ("resume with max_steps below the checkpoint", _resume_below_checkpoint, ft.FinetuneError,
-     r"max_steps=2 but .*checkpoint-4 is already at step 4"),
-    ("truncated trainer_state.json", _truncated_trainer_state, ft.FinetuneError,
-     r"checkpoint-4/trainer_state.json is damaged"),
-    ("truncated checkpoint weights", _truncated_checkpoint_weights, ft.FinetuneError,
-     r"checkpoint-4/model.safetensors is damaged"),
+    (
+        "fresh run over earlier results",
+        _fresh_run_over_earlier_results,
+        ft.FinetuneError,
+        r"already holds an earlier run's results \(checkpoint-4, final\).*overwrite=True",
+    ),
+    (
+        "resume with max_steps below the checkpoint",
+        _resume_below_checkpoint,
+        ft.FinetuneError,
+        r"max_steps=2 but .*checkpoint-4 is already at step 4",
+    ),
+    (
+        "truncated trainer_state.json",
+        _truncated_trainer_state,
+        ft.FinetuneError,
+        r"checkpoint-4/trainer_state.json is damaged",
+    ),
+    (
+        "truncated checkpoint weights",
+        _truncated_checkpoint_weights,
+        ft.FinetuneError,
+        r"checkpoint-4/model.safetensors is damaged",
+    ),
     ("output_dir is a file", _output_dir_is_a_file, ft.FinetuneError, r"taken is a file, not a folder"),
-    ("model folder without a tokenizer", _folder_without_tokenizer, ModelLoadError,
-     r"no-tok holds no tokenizer files .*tokenizer.save_pretrained"),
+    (
+        "model folder without a tokenizer",
+        _folder_without_tokenizer,
+        ModelLoadError,
+        r"no-tok holds no tokenizer files .*tokenizer.save_pretrained",
+    ),
     ("truncated model.safetensors", _truncated_safetensors, ModelLoadError, r"cut/model.safetensors is damaged"),
-    ("truncated weights in load_result", _truncated_safetensors_in_load_result, ft.FinetuneError,
-     r"cut/model.safetensors is damaged"),
-    ("T5 folder as reward model", _t5_as_reward_model, ModelLoadError,
-     r"is not a trained reward classifier: 4 weight\(s\) .*classification_head"),
-    ("missing relative model path", _missing_relative_model_path, ModelLoadError,
-     r"path 'models/t5' does not exist \(looked for /.*models/t5\)"),
+    (
+        "truncated weights in load_result",
+        _truncated_safetensors_in_load_result,
+        ft.FinetuneError,
+        r"cut/model.safetensors is damaged",
+    ),
+    (
+        "T5 folder as reward model",
+        _t5_as_reward_model,
+        ModelLoadError,
+        r"is not a trained reward classifier: 4 weight\(s\) .*classification_head",
+    ),
+    (
+        "missing relative model path",
+        _missing_relative_model_path,
+        ModelLoadError,
+        r"path 'models/t5' does not exist \(looked for /.*models/t5\)",
+    ),
     ("missing ./ model path", _missing_dot_path, ModelLoadError, r"'./nowhere/t5' does not exist"),
-    ("missing relative data path", _missing_relative_data_path, DataError,
-     r"DialogSum path 'data/dialogsum' does not exist"),
+    (
+        "missing relative data path",
+        _missing_relative_data_path,
+        DataError,
+        r"DialogSum path 'data/dialogsum' does not exist",
+    ),
     ("non-string dialogue (data)", _non_string_dialogue, DataError, r"row 2 .*the dialogue is a int \(17\), not text"),
-    ("non-string dialogue (training)", _non_string_dialogue_in_training, ft.FinetuneError,
-     r"Example 'b': the dialogue is a NoneType"),
+    (
+        "non-string dialogue (training)",
+        _non_string_dialogue_in_training,
+        ft.FinetuneError,
+        r"Example 'b': the dialogue is a NoneType",
+    ),
     ("malformed jsonl line", _malformed_jsonl_line, DataError, r"train.jsonl, line 4: not valid JSON"),
     ("header-only csv", _header_only_csv, DataError, r"train.csv: has no rows \(only a header: id, dialogue"),
     ("duplicate ids (strict)", _strict_duplicates, DataError, r"1 id\(s\) repeated in train \(2 rows"),
-    ("train/test overlap (strict)", _strict_train_test_overlap, DataError,
-     r"3 id\(s\) of test are also in train.*3 test dialogue\(s\) also appear in train"),
+    (
+        "train/test overlap (strict)",
+        _strict_train_test_overlap,
+        DataError,
+        r"3 id\(s\) of test are also in train.*3 test dialogue\(s\) also appear in train",
+    ),
     ("bootstrap with one sample", _bootstrap_one_sample, MetricInputError, r"at least 2 examples per side"),
     ("top_p=1.5", _top_p_above_one, GenerationSettingError, r"top_p=1.5 is invalid: it must be a number in \(0, 1\]"),
     ('n_eval="ten"', _n_eval_not_a_number, ProfileError, r"n_eval must be a positive integer, got 'ten'"),
@@ -326,8 +400,12 @@ CASES = [
     ('profile device="gpu"', _profile_device_gpu, ProfileError, r"valid devices: auto, cpu, cuda, cuda:N, mps"),
     ('dtype="int8"', _dtype_int8, ModelLoadError, r"Unknown dtype 'int8'; valid dtypes: auto, float32, bfloat16"),
     ('dtype="float16" for T5', _dtype_float16_for_t5, ModelLoadError, r"float16 is refused for T5"),
-    ("GENAI_COURSE_HOME is a file", _home_is_a_file, CacheError,
-     r"GENAI_COURSE_HOME points to .*home, which is a file"),
+    (
+        "GENAI_COURSE_HOME is a file",
+        _home_is_a_file,
+        CacheError,
+        r"GENAI_COURSE_HOME points to .*home, which is a file",
+    ),
     ("GENAI_COURSE_HOME read-only", _home_read_only, CacheError, r"Cannot create the lock file .*must be writable"),
 ]
 
@@ -441,8 +519,9 @@ def test_a_signal_saves_a_checkpoint_and_the_resume_matches_an_uninterrupted_run
     assert stopped.interrupted and stopped.global_step == 13 and stopped.saved_to is None
     assert stopped.checkpoint.name == "checkpoint-13" and not (tmp_path / "run" / "final").exists()
     counter = _CountSteps()
-    resumed = ft.full_finetune(model, tokenizer, data, _config(tmp_path / "run", resume_from_checkpoint=True),
-                               callbacks=[counter])
+    resumed = ft.full_finetune(
+        model, tokenizer, data, _config(tmp_path / "run", resume_from_checkpoint=True), callbacks=[counter]
+    )
     assert f"resuming from {tmp_path / 'run' / 'checkpoint-13'} (step 13)" in capsys.readouterr().out
     redone = stopped.global_step + counter.steps - total
     assert redone == 0 <= 0.1 * total
@@ -450,8 +529,8 @@ def test_a_signal_saves_a_checkpoint_and_the_resume_matches_an_uninterrupted_run
     assert [s for s, _ in _losses(resumed)] == list(range(1, total + 1))
     assert [loss for _, loss in _losses(resumed)] == pytest.approx([loss for _, loss in _losses(reference)], abs=1e-5)
     assert ft.weights_hash(resumed.model) == ft.weights_hash(reference.model) or all(
-        torch.allclose(a, b, atol=1e-6) for a, b in zip(resumed.model.state_dict().values(),
-                                                        reference.model.state_dict().values())
+        torch.allclose(a, b, atol=1e-6)
+        for a, b in zip(resumed.model.state_dict().values(), reference.model.state_dict().values())
     )
 
 
@@ -463,8 +542,9 @@ def test_a_crash_without_a_signal_loses_at_most_a_tenth_of_the_steps(tmp_path, d
         ft.full_finetune(model, tokenizer, data, config, callbacks=[_CrashAt(13)])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     counter = _CountSteps()
-    resumed = ft.full_finetune(model, tokenizer, data, _config(tmp_path / "run", resume_from_checkpoint=True),
-                               callbacks=[counter])
+    resumed = ft.full_finetune(
+        model, tokenizer, data, _config(tmp_path / "run", resume_from_checkpoint=True), callbacks=[counter]
+    )
     redone = 13 + counter.steps - total
     assert resumed.global_step == total and 0 < redone <= 0.1 * total, f"{redone} steps redone"
 
@@ -488,8 +568,9 @@ def test_cli_has_no_traceback_for_a_read_only_home():
     if not _sys_is_read_only():
         pytest.skip("no read-only folder to test with")
     env = {**os.environ, "GENAI_COURSE_HOME": home, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "genai_course.cli", "build-tiny"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "genai_course.cli", "build-tiny"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert "must be writable" in done.stderr and home in done.stderr

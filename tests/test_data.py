@@ -6,10 +6,21 @@ from datasets import Dataset, DatasetDict
 from genai_course.data import DataError, filter_by_length, load_dialogsum, subsample
 
 ROWS = {
-    "train": [{"id": f"train_{i}", "dialogue": f"#Person1#: Hi {i}.\n#Person2#: Hello.", "summary": "They greet.",
-               "topic": "greeting"} for i in range(4)],
-    "validation": [{"id": "dev_0", "dialogue": "#Person1#: Bye.\n#Person2#: Bye.", "summary": "They part.", "topic": "bye"}],
-    "test": [{"id": "test_0", "dialogue": "#Person1#: Rain?\n#Person2#: Yes.", "summary": "It rains.", "topic": "weather"}],
+    "train": [
+        {
+            "id": f"train_{i}",
+            "dialogue": f"#Person1#: Hi {i}.\n#Person2#: Hello.",
+            "summary": "They greet.",
+            "topic": "greeting",
+        }
+        for i in range(4)
+    ],
+    "validation": [
+        {"id": "dev_0", "dialogue": "#Person1#: Bye.\n#Person2#: Bye.", "summary": "They part.", "topic": "bye"}
+    ],
+    "test": [
+        {"id": "test_0", "dialogue": "#Person1#: Rain?\n#Person2#: Yes.", "summary": "It rains.", "topic": "weather"}
+    ],
 }
 
 
@@ -29,22 +40,40 @@ def test_hub_layout_files(tmp_path, fmt):
     for split, rows in ROWS.items():
         dataset = Dataset.from_list(rows)
         path = tmp_path / f"{split}.{fmt}"
-        {"jsonl": lambda: dataset.to_json(str(path)), "csv": lambda: dataset.to_csv(str(path)),
-         "parquet": lambda: dataset.to_parquet(str(path))}[fmt]()
+        writer = {"jsonl": dataset.to_json, "csv": dataset.to_csv, "parquet": dataset.to_parquet}[fmt]
+        writer(str(path))
     data = load_dialogsum(tmp_path)
     check(data)
     assert len(data["train"]) == 4
 
 
 def test_original_release_layout(tmp_path):
-    write_jsonl(tmp_path / "dialogsum.train.jsonl",
-                [{"fname": r["id"], "dialogue": r["dialogue"], "summary": r["summary"], "topic": r["topic"]}
-                 for r in ROWS["train"]])
-    write_jsonl(tmp_path / "dialogsum.dev.jsonl",
-                [{"fname": "dev_0", "dialogue": "#Person1#: A.\n#Person2#: B.", "summary": "S."}])
-    write_jsonl(tmp_path / "dialogsum.test.jsonl",
-                [{"fname": "test_0", "dialogue": "#Person1#: A.\n#Person2#: B.", "summary1": "One.", "summary2": "Two.",
-                  "summary3": "Three.", "topic1": "t1", "topic2": "t2", "topic3": "t3"}])
+    write_jsonl(
+        tmp_path / "dialogsum.train.jsonl",
+        [
+            {"fname": r["id"], "dialogue": r["dialogue"], "summary": r["summary"], "topic": r["topic"]}
+            for r in ROWS["train"]
+        ],
+    )
+    write_jsonl(
+        tmp_path / "dialogsum.dev.jsonl",
+        [{"fname": "dev_0", "dialogue": "#Person1#: A.\n#Person2#: B.", "summary": "S."}],
+    )
+    write_jsonl(
+        tmp_path / "dialogsum.test.jsonl",
+        [
+            {
+                "fname": "test_0",
+                "dialogue": "#Person1#: A.\n#Person2#: B.",
+                "summary1": "One.",
+                "summary2": "Two.",
+                "summary3": "Three.",
+                "topic1": "t1",
+                "topic2": "t2",
+                "topic3": "t3",
+            }
+        ],
+    )
     data = load_dialogsum(tmp_path)
     check(data)
     assert data["test"][0]["summary"] == "One." and data["test"][0]["topic"] == "t1"

@@ -27,8 +27,9 @@ DIALOGUES = {
     "test_2": "#Person1#: " + words(620, start=1000),
 }
 REFERENCES = {key: [f"{key} summary {k}" for k in (1, 2, 3)] for key in DIALOGUES}
-TRAIN = [{"id": f"train_{i}", "dialogue": f"#Person1#: hello {i}", "summary": "greeting", "topic": "t"}
-         for i in range(3)]
+TRAIN = [
+    {"id": f"train_{i}", "dialogue": f"#Person1#: hello {i}", "summary": "greeting", "topic": "t"} for i in range(3)
+]
 
 
 def write_jsonl(path, rows):
@@ -38,28 +39,49 @@ def write_jsonl(path, rows):
 def hub_rows() -> list[dict]:
     """The Hub's test layout, with the references of different dialogues interleaved (row order must not
     decide the grouping, only the first appearance decides the dialogue order)."""
-    order = [("test_1", 1), ("test_0", 1), ("test_1", 2), ("test_0", 2), ("test_0", 3), ("test_1", 3),
-             ("test_2", 1), ("test_2", 2), ("test_2", 3)]
-    return [{"id": f"{key}_{k}", "dialogue": DIALOGUES[key], "summary": REFERENCES[key][k - 1], "topic": f"topic {k}"}
-            for key, k in order]
+    order = [
+        ("test_1", 1),
+        ("test_0", 1),
+        ("test_1", 2),
+        ("test_0", 2),
+        ("test_0", 3),
+        ("test_1", 3),
+        ("test_2", 1),
+        ("test_2", 2),
+        ("test_2", 3),
+    ]
+    return [
+        {"id": f"{key}_{k}", "dialogue": DIALOGUES[key], "summary": REFERENCES[key][k - 1], "topic": f"topic {k}"}
+        for key, k in order
+    ]
 
 
 def write_hub_layout(folder):
     write_jsonl(folder / "train.jsonl", TRAIN)
-    write_jsonl(folder / "validation.jsonl", [{"id": "dev_0", "dialogue": "#Person1#: bye", "summary": "bye",
-                                               "topic": "t"}])
+    write_jsonl(
+        folder / "validation.jsonl", [{"id": "dev_0", "dialogue": "#Person1#: bye", "summary": "bye", "topic": "t"}]
+    )
     write_jsonl(folder / "test.jsonl", hub_rows())
 
 
 def write_release_layout(folder):
-    write_jsonl(folder / "dialogsum.train.jsonl", [{"fname": r["id"], "dialogue": r["dialogue"],
-                                                    "summary": r["summary"], "topic": r["topic"]} for r in TRAIN])
+    write_jsonl(
+        folder / "dialogsum.train.jsonl",
+        [{"fname": r["id"], "dialogue": r["dialogue"], "summary": r["summary"], "topic": r["topic"]} for r in TRAIN],
+    )
     write_jsonl(folder / "dialogsum.dev.jsonl", [{"fname": "dev_0", "dialogue": "#Person1#: bye", "summary": "bye"}])
-    write_jsonl(folder / "dialogsum.test.jsonl", [
-        {"fname": key, "dialogue": dialogue, **{f"summary{k}": REFERENCES[key][k - 1] for k in (1, 2, 3)},
-         **{f"topic{k}": f"topic {k}" for k in (1, 2, 3)}}
-        for key, dialogue in DIALOGUES.items()
-    ])
+    write_jsonl(
+        folder / "dialogsum.test.jsonl",
+        [
+            {
+                "fname": key,
+                "dialogue": dialogue,
+                **{f"summary{k}": REFERENCES[key][k - 1] for k in (1, 2, 3)},
+                **{f"topic{k}": f"topic {k}" for k in (1, 2, 3)},
+            }
+            for key, dialogue in DIALOGUES.items()
+        ],
+    )
 
 
 def test_release_loader_keeps_all_three_summaries_as_the_hub_does(tmp_path):
@@ -73,10 +95,21 @@ def test_release_loader_keeps_all_three_summaries_as_the_hub_does(tmp_path):
 
 def test_release_rows_with_fewer_summaries_keep_the_ones_they_have(tmp_path):
     write_release_layout(tmp_path)
-    write_jsonl(tmp_path / "dialogsum.test.jsonl", [
-        {"fname": "test_0", "dialogue": DIALOGUES["test_0"], "summary1": "a", "summary2": "", "summary3": "c",
-         "topic1": "x", "topic2": "y", "topic3": "z"},
-    ])
+    write_jsonl(
+        tmp_path / "dialogsum.test.jsonl",
+        [
+            {
+                "fname": "test_0",
+                "dialogue": DIALOGUES["test_0"],
+                "summary1": "a",
+                "summary2": "",
+                "summary3": "c",
+                "topic1": "x",
+                "topic2": "y",
+                "topic3": "z",
+            },
+        ],
+    )
     test = load_dialogsum(tmp_path)["test"]
     assert test["id"] == ["test_0_1", "test_0_3"] and test["summary"] == ["a", "c"] and test["topic"] == ["x", "z"]
 
@@ -99,8 +132,12 @@ def test_grouping_a_split_without_repeats_gives_one_reference_each():
 
 
 def test_ids_without_a_common_reference_stem_keep_the_first_id():
-    rows = Dataset.from_list([{"id": "a", "dialogue": "same", "summary": "x", "topic": ""},
-                              {"id": "b", "dialogue": "same ", "summary": "y", "topic": ""}])
+    rows = Dataset.from_list(
+        [
+            {"id": "a", "dialogue": "same", "summary": "x", "topic": ""},
+            {"id": "b", "dialogue": "same ", "summary": "y", "topic": ""},
+        ]
+    )
     grouped = group_references(rows)
     assert grouped["id"] == ["a"] and grouped["references"] == [["x", "y"]]
 
@@ -127,8 +164,14 @@ def test_course_length_filter_keeps_200_to_1000_characters():
 #   ROUGE-2: bigrams (the cat, cat sat) all in "the cat sat down" (3 bigrams): P = 1, R = 2/3, F = 0.8.
 # Dialogue B: prediction "hello world"; references "goodbye" and "hello there world".
 #   ROUGE-1 against the second: P = 2/2, R = 2/3, F = 0.8.  ROUGE-2: "hello world" is not a bigram of it: 0.
-HAND = Dataset.from_dict({"id": ["A", "B"], "dialogue": ["a", "b"], "topic": ["", ""],
-                          "references": [["a dog ran", "the cat sat down"], ["goodbye", "hello there world"]]})
+HAND = Dataset.from_dict(
+    {
+        "id": ["A", "B"],
+        "dialogue": ["a", "b"],
+        "topic": ["", ""],
+        "references": [["a dog ran", "the cat sat down"], ["goodbye", "hello there world"]],
+    }
+)
 PREDICTIONS = ["the cat sat", "hello world"]
 
 
@@ -150,8 +193,14 @@ def test_predictions_must_be_one_per_dialogue():
 
 
 def test_bootstrap_resamples_dialogues():
-    grouped = Dataset.from_dict({"id": [str(i) for i in range(6)], "dialogue": [str(i) for i in range(6)],
-                                 "topic": [""] * 6, "references": [["the cat sat down", "a dog ran"]] * 6})
+    grouped = Dataset.from_dict(
+        {
+            "id": [str(i) for i in range(6)],
+            "dialogue": [str(i) for i in range(6)],
+            "topic": [""] * 6,
+            "references": [["the cat sat down", "a dog ran"]] * 6,
+        }
+    )
     before = ["one bird flew"] * 3 + ["the cat sat"] * 3
     after = ["the cat sat down"] * 6
     result = compare_on_dialogues(before, after, grouped, "rouge1", n_resamples=500)

@@ -56,7 +56,11 @@ def tokenizer(data) -> T5TokenizerFast:
     backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
     backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return T5TokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
         model_max_length=64,
     )
 
@@ -64,8 +68,15 @@ def tokenizer(data) -> T5TokenizerFast:
 def _tiny_t5(tokenizer, seed: int = 0) -> T5ForConditionalGeneration:
     torch.manual_seed(seed)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
-        dropout_rate=0.1, decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        dropout_rate=0.1,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
     return T5ForConditionalGeneration(config).eval()
@@ -78,8 +89,14 @@ def base_model(tokenizer):
 
 def _full_config(tmp_path, **overrides) -> ft.FullFinetuneConfig:
     values = dict(
-        output_dir=str(tmp_path / "full"), learning_rate=3e-3, max_steps=12, per_device_train_batch_size=8,
-        logging_steps=1, save_steps=4, disable_tqdm=True, use_cpu=True,
+        output_dir=str(tmp_path / "full"),
+        learning_rate=3e-3,
+        max_steps=12,
+        per_device_train_batch_size=8,
+        logging_steps=1,
+        save_steps=4,
+        disable_tqdm=True,
+        use_cpu=True,
     )
     values.update(overrides)
     return ft.FullFinetuneConfig(**values)
@@ -87,8 +104,16 @@ def _full_config(tmp_path, **overrides) -> ft.FullFinetuneConfig:
 
 def _lora_config(tmp_path, **overrides) -> ft.LoraFinetuneConfig:
     values = dict(
-        output_dir=str(tmp_path / "lora"), learning_rate=1e-2, max_steps=12, per_device_train_batch_size=8,
-        logging_steps=1, save_steps=4, r=4, lora_alpha=8, disable_tqdm=True, use_cpu=True,
+        output_dir=str(tmp_path / "lora"),
+        learning_rate=1e-2,
+        max_steps=12,
+        per_device_train_batch_size=8,
+        logging_steps=1,
+        save_steps=4,
+        r=4,
+        lora_alpha=8,
+        disable_tqdm=True,
+        use_cpu=True,
     )
     values.update(overrides)
     return ft.LoraFinetuneConfig(**values)
@@ -195,8 +220,19 @@ def test_course_defaults_and_profile_budget():
     assert set(peft_config.target_modules) == {"q", "v"} and peft_config.task_type == "SEQ_2_SEQ_LM"
     assert lora.learning_rate == 1e-3
     profile = Profile(
-        name="x", summarizer="s", reward_model="r", dataset="d", device="cpu", train_batch_size=5,
-        full_ft_lr=2e-4, full_ft_epochs=3.0, lora_lr=5e-3, lora_epochs=2.0, lora_r=8, train_examples=100, seed=7,
+        name="x",
+        summarizer="s",
+        reward_model="r",
+        dataset="d",
+        device="cpu",
+        train_batch_size=5,
+        full_ft_lr=2e-4,
+        full_ft_epochs=3.0,
+        lora_lr=5e-3,
+        lora_epochs=2.0,
+        lora_r=8,
+        train_examples=100,
+        seed=7,
     )
     full = ft.FullFinetuneConfig.for_profile(profile, output_dir="elsewhere")
     assert (full.learning_rate, full.num_train_epochs, full.per_device_train_batch_size) == (2e-4, 3.0, 5)
@@ -365,10 +401,18 @@ def test_tiny_world_full_finetuning_beats_prompting_and_lora_comes_close(tmp_pat
         return rouge(summaries, test["summary"])["rouge1"]
 
     common = {"disable_tqdm": True, "save_strategy": "no"}
-    full = ft.full_finetune(original, tokenizer, data["train"],
-                            ft.FullFinetuneConfig.for_profile(profile, output_dir=str(tmp_path / "full"), **common))
-    lora = ft.lora_finetune(original, tokenizer, data["train"],
-                            ft.LoraFinetuneConfig.for_profile(profile, output_dir=str(tmp_path / "lora"), **common))
+    full = ft.full_finetune(
+        original,
+        tokenizer,
+        data["train"],
+        ft.FullFinetuneConfig.for_profile(profile, output_dir=str(tmp_path / "full"), **common),
+    )
+    lora = ft.lora_finetune(
+        original,
+        tokenizer,
+        data["train"],
+        ft.LoraFinetuneConfig.for_profile(profile, output_dir=str(tmp_path / "lora"), **common),
+    )
     before, after_full, after_lora = rouge1(original), rouge1(full.model), rouge1(lora.model)
     assert len(test) >= 100
     assert after_full - before >= 0.15, f"full fine-tuning: ROUGE-1 {before:.3f} -> {after_full:.3f}"
@@ -402,10 +446,14 @@ def test_plots_draw_the_numbers_given():
     with pytest.raises(ValueError, match="lacks"):
         plots.plot_rouge_comparison({"full": {"rouge1": 0.5}})
 
-    cost = {"full": {"seconds": 30.0, "peak_memory_mb": 400.0, "saved_mb": 6.0},
-            "lora": {"seconds": 20.0, "peak_memory_mb": 100.0, "saved_mb": 0.5}}
-    params = {"full": {"trainable": 1_500_000, "total": 1_500_000, "percent": 100.0},
-              "lora": {"trainable": 60_000, "total": 1_560_000, "percent": 3.8}}
+    cost = {
+        "full": {"seconds": 30.0, "peak_memory_mb": 400.0, "saved_mb": 6.0},
+        "lora": {"seconds": 20.0, "peak_memory_mb": 100.0, "saved_mb": 0.5},
+    }
+    params = {
+        "full": {"trainable": 1_500_000, "total": 1_500_000, "percent": 100.0},
+        "lora": {"trainable": 60_000, "total": 1_560_000, "percent": 3.8},
+    }
     fig = plots.plot_cost(cost, params)
     assert [_bar_heights(ax) for ax in fig.axes] == [[30.0, 20.0], [400.0, 100.0], [1_500_000, 60_000], [6.0, 0.5]]
     assert "(4.0x)" in fig.axes[1].get_title()

@@ -19,8 +19,12 @@ TOPICS = ["shopping", "travel", "a party"]
 @pytest.fixture(scope="module")
 def train() -> Dataset:
     rows = [
-        {"id": f"r{i}", "dialogue": f"#Person1#: item {i} please . #Person2#: here {i} .",
-         "summary": f"#Person1# buys item {i} .", "topic": TOPICS[i % 3]}
+        {
+            "id": f"r{i}",
+            "dialogue": f"#Person1#: item {i} please . #Person2#: here {i} .",
+            "summary": f"#Person1# buys item {i} .",
+            "topic": TOPICS[i % 3],
+        }
         for i in range(40)
     ]
     return Dataset.from_list(rows)
@@ -34,8 +38,14 @@ def tokenizer(train) -> T5TokenizerFast:
     corpus += list(train["summary"]) + TOPICS
     backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
     backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                           extra_ids=0, model_max_length=64)
+    return T5TokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
+        model_max_length=64,
+    )
 
 
 def test_mixed_data_keeps_every_new_row_and_adds_the_share_of_old_ones(train):
@@ -62,11 +72,26 @@ def test_written_out_prompts_tokenize_as_the_task_prompts(train, tokenizer):
 
 def test_lora_with_its_adapter_off_answers_exactly_as_the_base_model(train, tokenizer, tmp_path):
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
-                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     base = T5ForConditionalGeneration(config).eval()
-    settings = ft.LoraFinetuneConfig(output_dir=str(tmp_path / "lora"), learning_rate=5e-2, max_steps=8,
-                                     per_device_train_batch_size=8, disable_tqdm=True, use_cpu=True)
+    settings = ft.LoraFinetuneConfig(
+        output_dir=str(tmp_path / "lora"),
+        learning_rate=5e-2,
+        max_steps=8,
+        per_device_train_batch_size=8,
+        disable_tqdm=True,
+        use_cpu=True,
+    )
     lora = ft.lora_finetune(base, tokenizer, train, settings)
     before, answers = task_accuracy(base, tokenizer, train["dialogue"], train["topic"])
     on, answers_on = task_accuracy(lora.model, tokenizer, train["dialogue"], train["topic"])

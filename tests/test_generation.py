@@ -33,7 +33,11 @@ def tokenizer() -> T5TokenizerFast:
     raw.train_from_iterator(sentences(300, seed=0), trainer)
     raw.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return T5TokenizerFast(
-        tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
+        tokenizer_object=raw,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
         model_max_length=160,
     )
 
@@ -47,8 +51,16 @@ def model(tokenizer) -> T5ForConditionalGeneration:
     """
     torch.manual_seed(0)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, initializer_factor=10.0,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        initializer_factor=10.0,
     )
     model = T5ForConditionalGeneration(config).eval()
     head = model.lm_head.weight.detach().clone()

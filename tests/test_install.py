@@ -74,8 +74,11 @@ def _pyproject_names(python: str = "3.11") -> set[str]:
     environment = {**default_environment(), "python_version": python}
     lines = metadata["dependencies"] + [r for extra in metadata["optional-dependencies"].values() for r in extra]
     requirements = [Requirement(line) for line in lines]
-    return {canonicalize_name(r.name) for r in requirements
-            if (r.marker is None or r.marker.evaluate(environment)) and canonicalize_name(r.name) != "genai-course"}
+    return {
+        canonicalize_name(r.name)
+        for r in requirements
+        if (r.marker is None or r.marker.evaluate(environment)) and canonicalize_name(r.name) != "genai-course"
+    }
 
 
 def test_environment_lists_the_same_packages_as_pyproject(tmp_path):
@@ -108,8 +111,13 @@ sys.exit(cli.main(sys.argv[1:]))
 
 def test_run_without_the_runner_extra_says_what_to_install():
     environment = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", BLOCK_RUNNER, "run", "lab1"], capture_output=True, text=True,
-                            env=environment, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_RUNNER, "run", "lab1"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert "needs the runner extra (nbclient is not installed): pip install 'genai-course[runner]'" in result.stderr
     assert "Traceback" not in result.stderr

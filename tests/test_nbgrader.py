@@ -50,7 +50,9 @@ def metadata_problems(notebook) -> list[str]:
         if meta.get("schema_version") != 3:
             problems.append(f"{grade_id}: schema_version is {meta.get('schema_version')!r}, expected 3")
         if meta.get("solution"):
-            if cell.cell_type == "code" and not ("### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source):
+            if cell.cell_type == "code" and not (
+                "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+            ):
                 problems.append(f"{grade_id}: answer cell without ### BEGIN SOLUTION / ### END SOLUTION")
             if cell.cell_type == "code":
                 answers.append(grade_id)
@@ -101,7 +103,10 @@ def exercise_run(source_nb, student_nb):
 def execute(notebook, workdir: Path):
     """Run every cell even past errors, in the tiny profile, and return the executed notebook."""
     client = NotebookClient(
-        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=True,
         resources={"metadata": {"path": str(workdir)}},
     )
     client.execute(env=dict(os.environ, GENAI_COURSE_PROFILE="tiny", HF_HUB_OFFLINE="1"))
@@ -157,7 +162,13 @@ def test_lab_notebook_is_a_valid_nbgrader_assignment(stem, tmp_path):
 
 
 def _nbgrader(grade_id: str, solution: bool) -> dict:
-    meta = {"grade": not solution, "solution": solution, "locked": not solution, "grade_id": grade_id, "schema_version": 3}
+    meta = {
+        "grade": not solution,
+        "solution": solution,
+        "locked": not solution,
+        "grade_id": grade_id,
+        "schema_version": 3,
+    }
     return {"nbgrader": {**meta, "points": 1} if not solution else meta}
 
 
@@ -167,8 +178,10 @@ def example_assignment():
     cells = [
         new_markdown_cell("# Example lab"),
         new_code_cell("import math\nfrom genai_course import get_profile", metadata={"tags": ["setup"]}),
-        new_code_cell('PROFILE = None  # "tiny", "full" or "auto"\nprofile = get_profile(PROFILE)\nprint(profile.describe())',
-                      metadata={"tags": ["parameters"]}),
+        new_code_cell(
+            'PROFILE = None  # "tiny", "full" or "auto"\nprofile = get_profile(PROFILE)\nprint(profile.describe())',
+            metadata={"tags": ["parameters"]},
+        ),
         new_code_cell("raise RuntimeError('the training cell must not run in this test')"),
         new_code_cell(
             "def percent_trainable(trainable, total):\n    ### BEGIN SOLUTION\n    return 100 * trainable / total\n    ### END SOLUTION",
@@ -188,7 +201,9 @@ def example_assignment():
             metadata=_nbgrader("example-ex2-test", False),
         ),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    return new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    )
 
 
 def test_example_assignment_passes_the_check(tmp_path):
@@ -216,10 +231,16 @@ def test_only_setup_parameters_and_exercise_cells_are_run():
     [
         (lambda nb: nb.cells[5].metadata["nbgrader"].update(grade_id="example-ex1-answer"), "used twice"),
         (lambda nb: nb.cells[4].metadata["nbgrader"].update(schema_version=2), "schema_version is 2"),
-        (lambda nb: setattr(nb.cells[6], "source", "def reward(logits, id2label):\n    return logits[0]"), "without ### BEGIN SOLUTION"),
+        (
+            lambda nb: setattr(nb.cells[6], "source", "def reward(logits, id2label):\n    return logits[0]"),
+            "without ### BEGIN SOLUTION",
+        ),
         (lambda nb: nb.cells.__delitem__(7), "at least 2 exercises"),
         (lambda nb: nb.cells[5].metadata["nbgrader"].update(points=0), "points > 0"),
-        (lambda nb: nb.cells[3].update(source="x = 1\n### BEGIN SOLUTION\nx = 2\n### END SOLUTION"), "no nbgrader metadata"),
+        (
+            lambda nb: nb.cells[3].update(source="x = 1\n### BEGIN SOLUTION\nx = 2\n### END SOLUTION"),
+            "no nbgrader metadata",
+        ),
     ],
 )
 def test_metadata_mistakes_are_caught(break_it, problem):

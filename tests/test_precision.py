@@ -31,8 +31,10 @@ def gpu(monkeypatch):
     return install
 
 
-@pytest.mark.parametrize("name,expected", [("T4", torch.float32), ("V100", torch.float32),
-                                           ("A100", torch.bfloat16), ("H100", torch.bfloat16)])
+@pytest.mark.parametrize(
+    "name,expected",
+    [("T4", torch.float32), ("V100", torch.float32), ("A100", torch.bfloat16), ("H100", torch.bfloat16)],
+)
 def test_auto_uses_bf16_only_from_compute_capability_8(gpu, name, expected):
     gpu(name)
     choice = precision.choose_dtype(CUDA)

@@ -48,12 +48,15 @@ def test_overrides_apply_and_unknown_fields_are_rejected():
         profile.replace(colour="red")
 
 
-@pytest.mark.parametrize("online,cuda,expected,why", [
-    (True, True, "full", "the test's reason and a CUDA GPU is visible"),
-    (True, False, "cpu", "the test's reason but no CUDA GPU is visible"),
-    (False, True, "tiny", "the test's reason"),
-    (False, False, "tiny", "the test's reason"),
-])
+@pytest.mark.parametrize(
+    "online,cuda,expected,why",
+    [
+        (True, True, "full", "the test's reason and a CUDA GPU is visible"),
+        (True, False, "cpu", "the test's reason but no CUDA GPU is visible"),
+        (False, True, "tiny", "the test's reason"),
+        (False, False, "tiny", "the test's reason"),
+    ],
+)
 def test_auto_says_what_it_chose_and_why(monkeypatch, capsys, online, cuda, expected, why):
     monkeypatch.setattr(profiles, "hub_reachable", lambda: (online, "the test's reason"))
     monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: cuda)

@@ -58,7 +58,11 @@ def tokenizer() -> T5TokenizerFast:
     raw.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
     raw.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return T5TokenizerFast(
-        tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0,
+        tokenizer_object=raw,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
         model_max_length=128,
     )
 
@@ -144,7 +148,9 @@ def test_pick_shots_can_keep_only_short_shots(tokenizer):
 
 
 def brute_force_shots_that_fit(shots, dialogue, tokenizer, window):
-    fitting = [k for k in range(len(shots) + 1) if count_tokens(tokenizer, few_shot_prompt(shots[:k], dialogue)) <= window]
+    fitting = [
+        k for k in range(len(shots) + 1) if count_tokens(tokenizer, few_shot_prompt(shots[:k], dialogue)) <= window
+    ]
     return max(fitting) if fitting else -1
 
 
@@ -220,7 +226,15 @@ def test_build_prompts_overflow_policies(tokenizer):
 
 def test_generation_presets():
     presets = prompting.generation_presets(max_new_tokens=30)
-    assert set(presets) >= {"greedy", "short", "temperature_0.1", "temperature_0.5", "temperature_1.0", "top_k_10", "top_p_0.9"}
+    assert set(presets) >= {
+        "greedy",
+        "short",
+        "temperature_0.1",
+        "temperature_0.5",
+        "temperature_1.0",
+        "top_k_10",
+        "top_p_0.9",
+    }
     assert all(isinstance(c, GenerationConfig) for c in presets.values())
     assert not presets["greedy"].do_sample and presets["greedy"].max_new_tokens == 30
     assert presets["short"].max_new_tokens == 10
@@ -241,8 +255,15 @@ def model(tokenizer) -> T5ForConditionalGeneration:
     """A random tiny T5; its pad row is zeroed so it writes words rather than padding."""
     torch.manual_seed(0)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
     )
     model = T5ForConditionalGeneration(config).eval()
     head = model.lm_head.weight.detach().clone()
@@ -312,12 +333,16 @@ def test_compare_presets_is_seeded_and_temperature_matters(model, tokenizer):
 def test_plots_draw_what_they_are_given():
     from genai_course.plots.prompting import plot_rouge_by_strategy, plot_shots_curve
 
-    table = {"no_prompt": dict(rouge1=0.1, rouge2=0.02, rougeL=0.09, rougeLsum=0.09),
-             "flan": dict(rouge1=0.4, rouge2=0.2, rougeL=0.35, rougeLsum=0.35)}
+    table = {
+        "no_prompt": dict(rouge1=0.1, rouge2=0.02, rougeL=0.09, rougeLsum=0.09),
+        "flan": dict(rouge1=0.4, rouge2=0.2, rougeL=0.35, rougeLsum=0.35),
+    }
     fig = plot_rouge_by_strategy(table)
     heights = sorted(round(bar.get_height(), 3) for bar in fig.axes[0].patches)
     assert heights == sorted(round(v, 3) for row in table.values() for v in row.values())
-    curve = [dict(shots=k, rouge1=0.3 + k / 100, rougeL=0.25, prompt_tokens_max=200 * (k + 1), fits=k < 2) for k in (0, 1, 2)]
+    curve = [
+        dict(shots=k, rouge1=0.3 + k / 100, rougeL=0.25, prompt_tokens_max=200 * (k + 1), fits=k < 2) for k in (0, 1, 2)
+    ]
     fig = plot_shots_curve(curve, context_window=512)
     right = fig.axes[1]
     assert [bar.get_height() for bar in right.patches] == [200, 400, 600]

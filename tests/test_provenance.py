@@ -87,7 +87,8 @@ def test_choosing_the_profile_in_the_parameters_cell_is_allowed(rubric, tmp_path
     notebook = make_notebook()
     parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     parameters.source = parameters.source.replace("PROFILE = None", 'PROFILE = "tiny"').replace(
-        "TRAIN_EXAMPLES = None", "TRAIN_EXAMPLES = 2000")
+        "TRAIN_EXAMPLES = None", "TRAIN_EXAMPLES = 2000"
+    )
     assert grade(notebook, rubric, tmp_path).verdict == "pass"
     parameters.source += "\nimport genai_course.results as r; r.results_payload = lambda *a, **k: {}"
     report = grade(notebook, rubric, tmp_path, "patched")
@@ -97,12 +98,15 @@ def test_choosing_the_profile_in_the_parameters_cell_is_allowed(rubric, tmp_path
 def test_an_appended_record_cell_fails_naming_it(rubric, tmp_path):
     notebook = failing(None)
     count = last_count(notebook) + 1
-    forged = new_code_cell('record_results("lab2", {...better numbers...}, profile="tiny")', execution_count=count,
-                           outputs=[record_output("lab2", BETTER)])
+    forged = new_code_cell(
+        'record_results("lab2", {...better numbers...}, profile="tiny")',
+        execution_count=count,
+        outputs=[record_output("lab2", BETTER)],
+    )
     notebook.cells.append(forged)
     report = grade(notebook, rubric, tmp_path)
     assert report.verdict == "fail"
-    assert f"cell {len(notebook.cells) - 1} (record_results(\"lab2\"" in reasons(report)
+    assert f'cell {len(notebook.cells) - 1} (record_results("lab2"' in reasons(report)
     assert "only the lab's record cell" in reasons(report) and "not counted" in reasons(report)
 
 
@@ -162,7 +166,7 @@ def test_test_outputs_copied_from_another_run_fail(rubric, tmp_path):
 
 def test_a_record_from_an_earlier_run_followed_by_a_failing_rerun_fails(rubric, tmp_path):
     notebook = make_notebook()
-    measurement = next(c for c in notebook.cells if c.source.startswith("scores[\"full\"] = rouge("))
+    measurement = next(c for c in notebook.cells if c.source.startswith('scores["full"] = rouge('))
     measurement.execution_count = last_count(notebook) + 1  # re-run after the record was made, and failed
     measurement.outputs = [error_output("RuntimeError", "CUDA out of memory")]
     report = grade(notebook, rubric, tmp_path)
@@ -183,7 +187,7 @@ def test_a_record_cell_with_a_new_id_is_explained(rubric, tmp_path):
 
 def test_an_edited_measurement_cell_fails(rubric, tmp_path):
     notebook = make_notebook(results=BETTER)
-    measurement = next(c for c in notebook.cells if c.source.startswith("scores[\"full\"] = rouge("))
+    measurement = next(c for c in notebook.cells if c.source.startswith('scores["full"] = rouge('))
     measurement.source = "scores = {'full': {'rouge1': 0.55}, 'lora': {'rouge1': 0.54}}"
     report = grade(notebook, rubric, tmp_path)
     assert report.verdict == "fail" and "differs from the release, and the record depends on it" in reasons(report)

@@ -51,8 +51,13 @@ def model(request, fp32_model) -> T5ForConditionalGeneration:
 def _test_split() -> Dataset:
     """Hub-style rows: a 600-word dialogue among short ones, each repeated once per reference."""
     dialogues = {"test_0": words(120), "test_1": words(600, start=200), "test_2": words(300, start=900)}
-    return Dataset.from_list([{"id": f"{key}_{k}", "dialogue": text, "summary": words(6, start=k), "topic": ""}
-                              for key, text in dialogues.items() for k in (1, 2)])
+    return Dataset.from_list(
+        [
+            {"id": f"{key}_{k}", "dialogue": text, "summary": words(6, start=k), "topic": ""}
+            for key, text in dialogues.items()
+            for k in (1, 2)
+        ]
+    )
 
 
 def test_generation_refuses_over_long_prompts_and_runs_after_the_filter(model, tokenizer):
@@ -62,21 +67,32 @@ def test_generation_refuses_over_long_prompts_and_runs_after_the_filter(model, t
         generate(model, tokenizer, prompts, FEW_TOKENS, progress=False)
     kept, dropped = drop_over_long(grouped, tokenizer, instruction_prompt)
     assert dropped == 1 and kept["id"] == ["test_0", "test_2"]
-    summaries = generate(model, tokenizer, [instruction_prompt(d) for d in kept["dialogue"]], FEW_TOKENS,
-                         batch_size=2, progress=False)
+    summaries = generate(
+        model, tokenizer, [instruction_prompt(d) for d in kept["dialogue"]], FEW_TOKENS, batch_size=2, progress=False
+    )
     assert len(summaries) == 2 and all(isinstance(s, str) for s in summaries)
 
 
 def _train_rows() -> Dataset:
-    return Dataset.from_list([{"id": f"train_{i}", "dialogue": words(40, start=10 * i), "summary": words(8, start=i),
-                               "topic": ""} for i in range(4)])
+    return Dataset.from_list(
+        [
+            {"id": f"train_{i}", "dialogue": words(40, start=10 * i), "summary": words(8, start=i), "topic": ""}
+            for i in range(4)
+        ]
+    )
 
 
 def _settings(config_class, tmp_path, model) -> ft.FullFinetuneConfig | ft.LoraFinetuneConfig:
     """One step of two rows; bf16 mixed precision exactly when the weights are bf16 (the policy's rule)."""
     return config_class(
-        output_dir=str(tmp_path / config_class.__name__), max_steps=1, per_device_train_batch_size=2,
-        logging_steps=1, save_strategy="no", save_final=False, disable_tqdm=True, use_cpu=True,
+        output_dir=str(tmp_path / config_class.__name__),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        logging_steps=1,
+        save_strategy="no",
+        save_final=False,
+        disable_tqdm=True,
+        use_cpu=True,
         bf16=next(model.parameters()).dtype is torch.bfloat16,
     )
 

@@ -30,7 +30,9 @@ def test_payload_turns_numpy_and_torch_scalars_into_plain_json():
     json.dumps(payload)  # plain JSON all the way down
 
 
-@pytest.mark.parametrize("bad, error", [(float("nan"), "non-finite"), (np.float64("inf"), "non-finite"), (object(), "type object")])
+@pytest.mark.parametrize(
+    "bad, error", [(float("nan"), "non-finite"), (np.float64("inf"), "non-finite"), (object(), "type object")]
+)
 def test_payload_refuses_values_that_cannot_be_recorded(bad, error):
     with pytest.raises((ValueError, TypeError), match=error):
         results_payload("lab1", {"x": {"y": bad}}, profile="tiny")
@@ -64,8 +66,10 @@ def test_record_results_in_ipython_shows_text_and_the_machine_readable_record():
 
 
 def _notebook_with_records(*records: tuple[str, dict]):
-    cells = [new_markdown_cell("# results"), new_code_cell("print('hi')", execution_count=1,
-                                                          outputs=[new_output("stream", name="stdout", text="hi\n")])]
+    cells = [
+        new_markdown_cell("# results"),
+        new_code_cell("print('hi')", execution_count=1, outputs=[new_output("stream", name="stdout", text="hi\n")]),
+    ]
     for count, (lab, results) in enumerate(records, start=2):
         payload = results_payload(lab, results, profile="tiny")
         output = new_output("display_data", data={"text/plain": json.dumps(payload), RESULTS_MIME: payload})
@@ -81,8 +85,15 @@ def test_find_records_lists_every_record_with_its_cell_and_text():
 
 
 def test_find_records_ignores_malformed_cells_instead_of_crashing():
-    hostile = {"cells": [None, 3, {"cell_type": "code", "outputs": "x"}, {"cell_type": "code", "outputs": [7, {"data": []}]},
-                         {"cell_type": "code", "execution_count": "1", "outputs": [{"data": {RESULTS_MIME: [1]}}]}]}
+    hostile = {
+        "cells": [
+            None,
+            3,
+            {"cell_type": "code", "outputs": "x"},
+            {"cell_type": "code", "outputs": [7, {"data": []}]},
+            {"cell_type": "code", "execution_count": "1", "outputs": [{"data": {RESULTS_MIME: [1]}}]},
+        ]
+    }
     (record,) = find_records(hostile)
     assert record.payload == [1] and record.lab is None and record.execution_count is None and record.text is None
     assert find_records([]) == [] and find_records({"cells": "no"}) == []

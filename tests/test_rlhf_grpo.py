@@ -25,8 +25,15 @@ def tokenizer(tiny_world):
 
 def tiny_lm(tokenizer) -> GPT2LMHeadModel:
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=1, n_head=2,
-                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=64,
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return GPT2LMHeadModel(config).eval()
 
 
@@ -68,8 +75,9 @@ def test_grpo_trains_an_adapter_on_a_copy_and_logs_reward_and_kl(tokenizer, tmp_
     model = tiny_lm(tokenizer)
     before = weights_hash(model)
     prompts = [grpo.topic_prompt("noise complaint"), grpo.topic_prompt("parking dispute")]
-    config = grpo.GRPODetoxConfig(steps=2, num_generations=4, prompts_per_step=1, max_completion_length=6,
-                                  lora_r=4, output_dir=str(tmp_path))
+    config = grpo.GRPODetoxConfig(
+        steps=2, num_generations=4, prompts_per_step=1, max_completion_length=6, lora_r=4, output_dir=str(tmp_path)
+    )
     policy, history = grpo.grpo_detox(model, tokenizer, lambda texts: [float(len(t)) for t in texts], prompts, config)
     assert weights_hash(model) == before, "GRPO must not modify the model it was given"
     assert [row["step"] for row in history] == [1, 2]

@@ -42,8 +42,15 @@ def tokenizer():
 def tiny_t5(seed: int = 0) -> T5ForConditionalGeneration:
     torch.manual_seed(seed)
     config = T5Config(
-        vocab_size=len(WORDS) + 3, d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+        vocab_size=len(WORDS) + 3,
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
     )
     return T5ForConditionalGeneration(config).eval()
 
@@ -101,8 +108,9 @@ def _sampled_and_scored(trainer, tokenizer, queries, seed=3):
 
 
 def test_min_new_tokens_is_scored_as_sampled(tokenizer):
-    trainer = Seq2SeqPPOTrainer(PPOConfig(max_new_tokens=8, min_new_tokens=3, temperature=0.7), tiny_t5(), tokenizer,
-                                no_reward)
+    trainer = Seq2SeqPPOTrainer(
+        PPOConfig(max_new_tokens=8, min_new_tokens=3, temperature=0.7), tiny_t5(), tokenizer, no_reward
+    )
     responses, expected, logprobs, entropy = _sampled_and_scored(trainer, tokenizer, QUERIES[:6])
     assert (responses[:, :3] != tokenizer.eos_token_id).all()
     assert torch.allclose(logprobs, expected, atol=1e-5)
@@ -136,8 +144,9 @@ def test_truncated_sampling_is_refused_and_the_model_s_own_settings_are_ignored(
 def test_rollout_masks_match_the_generated_lengths(tokenizer):
     trainer = Seq2SeqPPOTrainer(PPOConfig(max_new_tokens=8), tiny_t5(), tokenizer, no_reward)
     batch = trainer.rollout(QUERIES[:16], seed=7)
-    ids = generate_ids(trainer.policy, tokenizer, QUERIES[:16], trainer.generation_config(), batch_size=64, seed=7,
-                       progress=False)
+    ids = generate_ids(
+        trainer.policy, tokenizer, QUERIES[:16], trainer.generation_config(), batch_size=64, seed=7, progress=False
+    )
     # A response that ended with EOS keeps its length; one without EOS ran to max_new_tokens, and the pad
     # tokens it sampled (trimmed by generate_ids for display) are part of what PPO must score.
     ended = [len(row) > 0 and int(row[-1]) == tokenizer.eos_token_id for row in ids]
@@ -154,8 +163,9 @@ def test_rollout_masks_match_the_generated_lengths(tokenizer):
 
 
 def test_kl_is_exactly_zero_at_step_zero_with_a_fresh_adapter(tokenizer):
-    trainer = Seq2SeqPPOTrainer(PPOConfig(batch_size=8, mini_batch_size=4, max_new_tokens=8), tiny_t5(), tokenizer,
-                                word_share("blue"))
+    trainer = Seq2SeqPPOTrainer(
+        PPOConfig(batch_size=8, mini_batch_size=4, max_new_tokens=8), tiny_t5(), tokenizer, word_share("blue")
+    )
     old = trainer.evaluate(trainer.rollout(QUERIES[:8], seed=1))
     assert torch.equal(old["logprobs"], old["ref_logprobs"])
     first = trainer.step(QUERIES[:8])
@@ -188,8 +198,12 @@ def test_the_reference_is_the_original_model_not_the_trained_policy(tokenizer):
 def test_the_input_model_is_never_mutated(tokenizer):
     model = tiny_t5()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = Seq2SeqPPOTrainer(PPOConfig(learning_rate=1e-2, batch_size=8, mini_batch_size=4, max_new_tokens=8),
-                                model, tokenizer, word_share("blue"))
+    trainer = Seq2SeqPPOTrainer(
+        PPOConfig(learning_rate=1e-2, batch_size=8, mini_batch_size=4, max_new_tokens=8),
+        model,
+        tokenizer,
+        word_share("blue"),
+    )
     trainer.train(QUERIES, steps=2, progress=False)
     assert type(model) is T5ForConditionalGeneration and not isinstance(model, PeftModel)
     assert not any("lora" in name for name, _ in model.named_modules())
@@ -202,8 +216,13 @@ def test_the_input_model_is_never_mutated(tokenizer):
 
 def test_a_peft_model_is_trained_in_place(tokenizer):
     policy = add_fresh_adapter(tiny_t5(), PPOConfig())
-    trainer = Seq2SeqPPOTrainer(PPOConfig(learning_rate=1e-2, batch_size=8, mini_batch_size=8, max_new_tokens=6),
-                                policy, tokenizer, word_share("blue"), value_head=ValueHead(32))
+    trainer = Seq2SeqPPOTrainer(
+        PPOConfig(learning_rate=1e-2, batch_size=8, mini_batch_size=8, max_new_tokens=6),
+        policy,
+        tokenizer,
+        word_share("blue"),
+        value_head=ValueHead(32),
+    )
     trainer.step(QUERIES[:8])
     assert trainer.unwrapped_policy is policy
     assert any(p.abs().sum() > 0 for n, p in policy.named_parameters() if "lora_B" in n)
@@ -229,8 +248,9 @@ def fresh_accelerate_state():
 
 
 def test_ppo_leaves_no_accelerate_state_behind(tokenizer, fresh_accelerate_state):
-    trainer = Seq2SeqPPOTrainer(PPOConfig(batch_size=4, mini_batch_size=4, max_new_tokens=4), tiny_t5(), tokenizer,
-                                word_share("blue"))
+    trainer = Seq2SeqPPOTrainer(
+        PPOConfig(batch_size=4, mini_batch_size=4, max_new_tokens=4), tiny_t5(), tokenizer, word_share("blue")
+    )
     trainer.step(QUERIES[:4])
     # The shared Borg dicts stay empty: nothing was set up (reading them creates nothing either).
     assert not AcceleratorState._shared_state and not PartialState._shared_state and not GradientState._shared_state
@@ -269,8 +289,15 @@ def test_guards_stop_on_nan_rewards_and_wrong_reward_counts(tokenizer):
 
 
 def test_guard_stops_a_runaway_policy(tokenizer):
-    config = PPOConfig(learning_rate=0.3, batch_size=16, mini_batch_size=4, ppo_epochs=4, max_new_tokens=8,
-                       init_kl_coef=0.0, max_kl=1.0)
+    config = PPOConfig(
+        learning_rate=0.3,
+        batch_size=16,
+        mini_batch_size=4,
+        ppo_epochs=4,
+        max_new_tokens=8,
+        init_kl_coef=0.0,
+        max_kl=1.0,
+    )
     trainer = Seq2SeqPPOTrainer(config, tiny_t5(), tokenizer, word_share("blue"))
     with pytest.raises(PPOTrainingError, match="running away"):
         trainer.train(QUERIES, steps=10, progress=False)
@@ -338,16 +365,18 @@ def test_summarize_and_score_pairs_samples_with_their_dialogues(tokenizer):
 
     model = tiny_t5()
     dialogues = QUERIES[:5]
-    result = summarize_and_score(model, tokenizer, LengthToxicity(), dialogues, samples=3, max_new_tokens=6, seed=3,
-                                 progress=False)
+    result = summarize_and_score(
+        model, tokenizer, LengthToxicity(), dialogues, samples=3, max_new_tokens=6, seed=3, progress=False
+    )
     assert len(result.summaries) == 5 and len(result.samples) == 5 and all(len(s) == 3 for s in result.samples)
     assert result.sample_toxicity.shape == (5, 3)
     expected = np.array([length_score(row) for row in result.samples])
     assert np.allclose(result.sample_toxicity, expected) and expected.std() > 0
     assert np.allclose(result.toxicity, expected.mean(axis=1))
     assert np.allclose(result.greedy_toxicity, length_score(result.summaries))
-    again = summarize_and_score(model, tokenizer, LengthToxicity(), dialogues, samples=3, max_new_tokens=6, seed=3,
-                                progress=False)
+    again = summarize_and_score(
+        model, tokenizer, LengthToxicity(), dialogues, samples=3, max_new_tokens=6, seed=3, progress=False
+    )
     assert again.samples == result.samples  # seeded: the same model gives the same samples
     assert any(len(set(row)) > 1 for row in result.samples)  # ...which really are samples
 

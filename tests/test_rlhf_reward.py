@@ -16,8 +16,6 @@ from genai_course.rlhf.evaluation import (
 )
 from genai_course.rlhf.reward import RewardLabelError, RewardModel, label_index
 
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
@@ -31,7 +29,11 @@ def make_tokenizer(max_length: int = 16) -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
         model_max_length=max_length,
     )
 
@@ -39,9 +41,15 @@ def make_tokenizer(max_length: int = 16) -> PreTrainedTokenizerFast:
 def make_classifier(id2label: dict[int, str], seed: int = 0) -> RobertaForSequenceClassification:
     torch.manual_seed(seed)
     config = RobertaConfig(
-        vocab_size=len(WORDS) + 4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=20, pad_token_id=1,
-        id2label=id2label, label2id={v: k for k, v in id2label.items()},
+        vocab_size=len(WORDS) + 4,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=20,
+        pad_token_id=1,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
     )
     return RobertaForSequenceClassification(config).eval()
 
@@ -54,11 +62,20 @@ def constant_logits(model, logits: list[float]) -> None:
 
 
 POLITE_TEXTS = [
-    "you are kind", "#Person1#: thanks", "the plan is fine", "lovely", "#Person2#: you are lovely",
+    "you are kind",
+    "#Person1#: thanks",
+    "the plan is fine",
+    "lovely",
+    "#Person2#: you are lovely",
     "thanks the plan is kind",
 ]
 RUDE_TEXTS = [
-    "you are stupid", "idiot", "#Person1#: stupid plan", "you are an idiot", "the plan is stupid", "#Person2#: idiot",
+    "you are stupid",
+    "idiot",
+    "#Person1#: stupid plan",
+    "you are an idiot",
+    "the plan is stupid",
+    "#Person2#: idiot",
 ]
 
 
@@ -198,7 +215,14 @@ def test_compare_toxicity_reports_the_recorded_keys_and_a_paired_interval():
     after = before * 0.3 + rng.normal(0, 0.01, size=120)
     result = compare_toxicity(before, after, seed=0)
     assert set(result) == {
-        "before_mean", "before_std", "after_mean", "after_std", "change", "relative_change", "ci_low", "ci_high"
+        "before_mean",
+        "before_std",
+        "after_mean",
+        "after_std",
+        "change",
+        "relative_change",
+        "ci_low",
+        "ci_high",
     }
     assert result["before_mean"] == pytest.approx(before.mean())
     assert result["after_std"] == pytest.approx(after.std())

@@ -92,13 +92,22 @@ def test_tiny_thresholds_from_the_issues():
     def rules(lab):
         return {r.text for r in Rubric.load(find_rubric(lab)).profiles["tiny"]}
 
-    lab1 = {"max(rouge.*.rouge1) - min(rouge.*.rouge1) >= 0.15", "overflow_detected == true",
-            "rouge.instruction.rouge1 - rouge.no_prompt.rouge1 >= 0.05",
-            "rouge.one_shot.rouge1 - zero_shot_best.rouge1 >= 0.03", "rouge.few_shot.rouge1 - rouge.one_shot.rouge1 >= -0.02"}
+    lab1 = {
+        "max(rouge.*.rouge1) - min(rouge.*.rouge1) >= 0.15",
+        "overflow_detected == true",
+        "rouge.instruction.rouge1 - rouge.no_prompt.rouge1 >= 0.05",
+        "rouge.one_shot.rouge1 - zero_shot_best.rouge1 >= 0.03",
+        "rouge.few_shot.rouge1 - rouge.one_shot.rouge1 >= -0.02",
+    }
     assert lab1 <= rules("lab1")
-    assert {"rouge.full.rouge1 - rouge.best_prompt.rouge1 >= 0.1", "rouge.lora.rouge1 - rouge.full.rouge1 >= -0.04",
-            "params.lora.percent <= 5", "facts.full >= 0.9", "forgetting_drop.mixed_over_full <= 0.5",
-            "forgetting_lora_off_is_original == true"} <= rules("lab2")
+    assert {
+        "rouge.full.rouge1 - rouge.best_prompt.rouge1 >= 0.1",
+        "rouge.lora.rouge1 - rouge.full.rouge1 >= -0.04",
+        "params.lora.percent <= 5",
+        "facts.full >= 0.9",
+        "forgetting_drop.mixed_over_full <= 0.5",
+        "forgetting_lora_off_is_original == true",
+    } <= rules("lab2")
     lab3 = {"toxicity.relative_change <= -0.5", "toxicity.ci_high < 0", "rougeL.before - rougeL.after <= 0.02"}
     assert lab3 <= rules("lab3")
 

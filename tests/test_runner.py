@@ -26,19 +26,25 @@ def fake_lab(lab: str, *, fail: bool = False, record: bool = True):
     """A lab notebook that runs in a second: a figure, a results record (profile from the env)."""
     cells = [
         new_markdown_cell(f"# Fake {lab}"),
-        new_code_cell("import base64, os\nfrom IPython.display import Image, display\nfrom genai_course.results import record_results"),
+        new_code_cell(
+            "import base64, os\nfrom IPython.display import Image, display\nfrom genai_course.results import record_results"
+        ),
         new_code_cell(f"display(Image(data=base64.b64decode({PNG_B64!r})))"),
     ]
     if fail:
         cells.append(new_code_cell("value = 1\nraise ValueError('boom: the lab broke')"))
     if record:
-        cells.append(new_code_cell(
-            f"record_results({lab!r}, {{'n_eval': 3, 'rouge': {{'original': {{'rouge1': 0.25, 'rougeL': 0.2}}, "
-            "'full': {'rouge1': 0.5, 'rougeL': 0.4}}, 'shots_curve': [{'shots': 0, 'fits': True}, {'shots': 3, 'fits': False}]}, "
-            "profile=os.environ['GENAI_COURSE_PROFILE'])"
-        ))
+        cells.append(
+            new_code_cell(
+                f"record_results({lab!r}, {{'n_eval': 3, 'rouge': {{'original': {{'rouge1': 0.25, 'rougeL': 0.2}}, "
+                "'full': {'rouge1': 0.5, 'rougeL': 0.4}}, 'shots_curve': [{'shots': 0, 'fits': True}, {'shots': 3, 'fits': False}]}, "
+                "profile=os.environ['GENAI_COURSE_PROFILE'])"
+            )
+        )
     cells.append(new_code_cell("print('the end')"))
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    return new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    )
 
 
 def write_labs(folder: Path, **variants: dict) -> Path:
@@ -133,7 +139,13 @@ def test_report_has_status_tables_and_figures(good_run):
 
 def test_a_record_made_by_a_real_kernel_is_trusted_by_the_grader(good_run):
     _, out, _ = good_run
-    rubric = Rubric.from_dict({"lab": "lab1", "min_exercises": 0, "profiles": {"tiny": {"rules": [{"path": "n_eval", "op": ">=", "value": 3}]}}})
+    rubric = Rubric.from_dict(
+        {
+            "lab": "lab1",
+            "min_exercises": 0,
+            "profiles": {"tiny": {"rules": [{"path": "n_eval", "op": ">=", "value": 3}]}},
+        }
+    )
     release = fingerprint_notebook(nbformat.read(out.parent / "notebooks" / "lab1_prompting.ipynb", as_version=4))
     report = grade_notebook(out / "lab1" / "lab1_prompting.ipynb", rubric, release=release)
     assert report.verdict == "pass", report.reasons
@@ -163,11 +175,14 @@ def test_course_folders_are_found_from_the_checkout_or_refused(tmp_path):
 
 
 def test_results_tables_render_matrices_lists_and_scalars():
-    text = runner.results_tables({
-        "n_eval": 120, "overflow_detected": True,
-        "params": {"full": {"trainable": 10, "percent": 100.0}, "lora": {"trainable": 1, "percent": 2.5}},
-        "forgetting": {"task": "topic", "original": 0.81234},
-    })
+    text = runner.results_tables(
+        {
+            "n_eval": 120,
+            "overflow_detected": True,
+            "params": {"full": {"trainable": 10, "percent": 100.0}, "lora": {"trainable": 1, "percent": 2.5}},
+            "forgetting": {"task": "topic", "original": 0.81234},
+        }
+    )
     assert "| n_eval | 120 |" in text and "| overflow_detected | yes |" in text
     assert "| params | trainable | percent |" in text and "| lora | 1 | 2.5 |" in text
     assert "| forgetting.task | topic |" in text and "| forgetting.original | 0.8123 |" in text

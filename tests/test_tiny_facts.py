@@ -2,8 +2,9 @@
 
 import pytest
 
-from genai_course.tiny.corpus import generate_rows, mentions, slot_vocabulary
-from genai_course.tiny.facts import check_facts, facts_rate
+from genai_course.tiny.corpus import generate_rows
+from genai_course.tiny.facts import check_facts, facts_rate, slot_vocabulary
+from genai_course.tiny.slots import mentions
 
 ROWS = generate_rows(600, seed=11, prefix="f")
 

@@ -40,8 +40,10 @@ def _register_missing_runner(subparsers) -> None:
     parser.add_argument("rest", nargs=argparse.REMAINDER)
 
     def explain(args: argparse.Namespace) -> int:
-        raise MissingExtra(f"`genai-course run` executes notebooks and needs the runner extra ({RUNNER_MISSING} "
-                           f"is not installed): {RUNNER_INSTALL_HINT}")
+        raise MissingExtra(
+            f"`genai-course run` executes notebooks and needs the runner extra ({RUNNER_MISSING} "
+            f"is not installed): {RUNNER_INSTALL_HINT}"
+        )
 
     parser.set_defaults(func=explain)
 

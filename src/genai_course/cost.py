@@ -92,7 +92,7 @@ class PeakMemory:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         _release_freed_memory()
         if self.device.type == "cuda":
             self.method = "cuda max_memory_allocated"
@@ -215,4 +215,12 @@ def saved_size_mb(path: str | Path) -> float:
     return sum(p.stat().st_size for p in files if p.name.endswith(WEIGHT_SUFFIXES)) / 2**20
 
 
-__all__ = ["WEIGHT_SUFFIXES", "RunCost", "PeakMemory", "StepTimer", "TrainingState", "training_state_estimate_mb", "saved_size_mb"]
+__all__ = [
+    "WEIGHT_SUFFIXES",
+    "RunCost",
+    "PeakMemory",
+    "StepTimer",
+    "TrainingState",
+    "training_state_estimate_mb",
+    "saved_size_mb",
+]

@@ -25,12 +25,20 @@ from genai_course.paths import looks_local, missing_local_path
 from genai_course.tiny.world import ensure_tiny_world
 
 COLUMNS = ("id", "dialogue", "summary", "topic")
+# Kept when present: the tiny world's ``slots`` (the facts each reference states, for Lab 2's fact check).
+OPTIONAL_COLUMNS = ("slots",)
 SPLITS = ("train", "validation", "test")
 HUB_ID = "knkarthick/dialogsum"
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 LAB3_MIN_CHARS, LAB3_MAX_CHARS = 200, 1000  # the course's Lab 3 dialogue lengths, in characters
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation",
-                 "dev": "validation", "test": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 
 
 class DataError(ValueError):
@@ -142,8 +150,10 @@ def _check_csv_rows(file: Path) -> None:
         if header is None:
             raise DataError(f"{file}: is empty; a DialogSum split needs a header and at least one row.")
         if not any(any(cell.strip() for cell in row) for row in rows):
-            raise DataError(f"{file}: has no rows (only a header: {', '.join(header)}); "
-                            "a DialogSum split needs at least one example.")
+            raise DataError(
+                f"{file}: has no rows (only a header: {', '.join(header)}); "
+                "a DialogSum split needs at least one example."
+            )
 
 
 def _read_file(file: Path) -> Dataset:
@@ -167,8 +177,8 @@ def _load_files(path: Path) -> DatasetDict:
 
 def _numbered(columns: set[str], stem: str) -> list[str]:
     """``summary1``, ``summary2``, ... present in ``columns``, in order."""
-    numbered = [c for c in columns if c.startswith(stem) and c[len(stem):].isdigit()]
-    return sorted(numbered, key=lambda c: int(c[len(stem):]))
+    numbered = [c for c in columns if c.startswith(stem) and c[len(stem) :].isdigit()]
+    return sorted(numbered, key=lambda c: int(c[len(stem) :]))
 
 
 def _one_row_per_reference(dataset: Dataset) -> Dataset:
@@ -217,7 +227,7 @@ def _to_hub_layout(dataset: Dataset, file: Path) -> Dataset:
 
 
 def _validated(data: DatasetDict, where: str) -> DatasetDict:
-    """Check splits, columns and non-empty dialogues/summaries; return only the four columns."""
+    """Check splits, columns and non-empty dialogues/summaries; return the four columns (and ``slots``)."""
     if not isinstance(data, DatasetDict):
         raise DataError(f"{where}: expected a DatasetDict with splits {', '.join(SPLITS)}, got {type(data).__name__}.")
     missing_splits = [s for s in SPLITS if s not in data]
@@ -235,7 +245,7 @@ def _validated(data: DatasetDict, where: str) -> DatasetDict:
             raise DataError(f"{where} [{split}]: the split has no rows.")
         for column in ("dialogue", "summary"):
             _check_texts(dataset, column, f"{where} [{split}]")
-        out[split] = dataset.select_columns(list(COLUMNS))
+        out[split] = dataset.select_columns(list(COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in dataset.column_names])
     return DatasetDict(out)
 
 
@@ -257,8 +267,10 @@ def _overlap_problems(data: DatasetDict) -> list[str]:
         repeated = {i: n for i, n in counts.items() if n > 1}
         if repeated:
             example = next(iter(repeated))
-            problems.append(f"{len(repeated)} id(s) repeated in {split} ({sum(repeated.values())} rows, "
-                            f"e.g. {example!r} x{repeated[example]})")
+            problems.append(
+                f"{len(repeated)} id(s) repeated in {split} ({sum(repeated.values())} rows, "
+                f"e.g. {example!r} x{repeated[example]})"
+            )
     train_ids, train_dialogues = set(data["train"]["id"]), set(data["train"]["dialogue"])
     for split in ("validation", "test"):
         shared_ids = train_ids & set(data[split]["id"])

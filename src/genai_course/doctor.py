@@ -15,8 +15,21 @@ from genai_course.models import ModelLoadError, pick_device, pick_dtype_with_rea
 from genai_course.profiles import PROFILE_ENV, get_profile, hub_reachable, tiny_world_dir
 from genai_course.tiny.world import TinyWorld
 
-PACKAGES = ("genai-course", "torch", "transformers", "tokenizers", "datasets", "peft", "trl", "accelerate",
-            "evaluate", "rouge_score", "nbval", "nbclient", "nbgrader")
+PACKAGES = (
+    "genai-course",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "peft",
+    "trl",
+    "accelerate",
+    "evaluate",
+    "rouge_score",
+    "nbval",
+    "nbclient",
+    "nbgrader",
+)
 
 
 def register(subparsers) -> None:
@@ -46,8 +59,12 @@ def report() -> list[tuple[str, str]]:
     try:
         world = TinyWorld(tiny_world_dir())
         rows.append((HOME_ENV, str(course_home())))
-        rows.append(("tiny world", f"built at {world.root}" if world.is_complete()
-                     else "not built yet (genai-course build-tiny)"))
+        rows.append(
+            (
+                "tiny world",
+                f"built at {world.root}" if world.is_complete() else "not built yet (genai-course build-tiny)",
+            )
+        )
     except CacheError as error:  # the doctor reports a broken cache folder instead of failing on it
         rows.append((HOME_ENV, f"ERROR: {error}"))
     rows.append((PROFILE_ENV, os.environ.get(PROFILE_ENV, "(unset)")))

@@ -56,12 +56,14 @@ def group_references(split: Dataset) -> Dataset:
         group = groups.setdefault(dialogue.strip(), {"ids": [], "dialogue": dialogue, "references": [], "topic": topic})
         group["ids"].append(row_id)
         group["references"].append(summary)
-    return Dataset.from_dict({
-        "id": [_stem(g["ids"]) for g in groups.values()],
-        "dialogue": [g["dialogue"] for g in groups.values()],
-        "references": [g["references"] for g in groups.values()],
-        "topic": [g["topic"] for g in groups.values()],
-    })
+    return Dataset.from_dict(
+        {
+            "id": [_stem(g["ids"]) for g in groups.values()],
+            "dialogue": [g["dialogue"] for g in groups.values()],
+            "references": [g["references"] for g in groups.values()],
+            "topic": [g["topic"] for g in groups.values()],
+        }
+    )
 
 
 def drop_over_long(
@@ -97,18 +99,27 @@ def per_dialogue_rouge(
     predictions: Sequence[str], grouped: Dataset, rouge_type: str = "rouge1", **rouge_options
 ) -> list[float]:
     """One best-match F-measure per dialogue: the unit a bootstrap over dialogues resamples."""
-    scores = rouge_fmeasures(predictions, _references(grouped, predictions), rouge_types=(rouge_type,),
-                             **rouge_options)
+    scores = rouge_fmeasures(predictions, _references(grouped, predictions), rouge_types=(rouge_type,), **rouge_options)
     return scores[rouge_type]
 
 
 def compare_on_dialogues(
-    before: Sequence[str], after: Sequence[str], grouped: Dataset, rouge_type: str = "rouge1", *,
-    n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+    before: Sequence[str],
+    after: Sequence[str],
+    grouped: Dataset,
+    rouge_type: str = "rouge1",
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> dict[str, float | None]:
     """The change of mean best-match ROUGE between two systems on the same dialogues, with a paired
     percentile bootstrap that resamples dialogues (:func:`genai_course.metrics.bootstrap_change`)."""
     return bootstrap_change(
-        per_dialogue_rouge(before, grouped, rouge_type), per_dialogue_rouge(after, grouped, rouge_type),
-        paired=True, n_resamples=n_resamples, confidence=confidence, seed=seed,
+        per_dialogue_rouge(before, grouped, rouge_type),
+        per_dialogue_rouge(after, grouped, rouge_type),
+        paired=True,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
     )

@@ -57,8 +57,11 @@ def mixed_task_dataset(
         for d, s in zip(train["dialogue"], train["summary"])
     ]
     rows += [
-        {"dialogue": build_prompt(old_style, train[int(i)]["dialogue"]), "summary": train[int(i)][old_answer_column],
-         "task": old_style}
+        {
+            "dialogue": build_prompt(old_style, train[int(i)]["dialogue"]),
+            "summary": train[int(i)][old_answer_column],
+            "task": old_style,
+        }
         for i in picks
     ]
     order = rng.permutation(len(rows))

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="executed notebooks, or folders holding them")
     parser.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     parser.add_argument(
-        "--profile", choices=PROFILES,
+        "--profile",
+        choices=PROFILES,
         help="refuse notebooks run with another profile (default: any the rubric knows, or its required_profile)",
     )
     parser.add_argument("--rubric", metavar="FILE", help="rubric TOML (default: labs/<lab>/rubric.toml)")
@@ -81,8 +82,9 @@ def main(args: argparse.Namespace) -> int:
             write_csv(reports, args.csv)
             print(f"CSV written to {args.csv}")
     except (ValueError, OSError) as error:
-        print(f"genai-course grade: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
-              file=sys.stderr)
+        print(
+            f"genai-course grade: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr
+        )
         return 2
     ungraded = sum(report.verdict == "error" for report in reports)
     if ungraded:

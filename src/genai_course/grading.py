@@ -124,8 +124,9 @@ def grade_paths(
             refused = GradeReport(clean(found.student, 80), clean(found.path, 200), "error", reasons=[found.refused])
             reports.append(refused)
         else:
-            reports.append(grade_notebook(found.path, rubric, student=found.student, profile=profile,
-                                          max_megabytes=max_megabytes))
+            reports.append(
+                grade_notebook(found.path, rubric, student=found.student, profile=profile, max_megabytes=max_megabytes)
+            )
     return reports
 
 
@@ -289,8 +290,20 @@ def _flag_suspicious(notebook: Any, report: GradeReport) -> None:
 # ----------------------------------------------------------------------------- the table and the CSV
 
 CSV_COLUMNS = (
-    "student", "file", "verdict", "profile", "rubric_passed", "rubric_total", "exercises_answered",
-    "exercises_total", "tests_passed", "tests_total", "points", "points_total", "reasons", "flags",
+    "student",
+    "file",
+    "verdict",
+    "profile",
+    "rubric_passed",
+    "rubric_total",
+    "exercises_answered",
+    "exercises_total",
+    "tests_passed",
+    "tests_total",
+    "points",
+    "points_total",
+    "reasons",
+    "flags",
 )
 
 
@@ -319,9 +332,14 @@ def format_table(reports: list[GradeReport]) -> str:
     header = ("student", "verdict", "profile", "rubric", "exercises", "tests", "points", "flags")
     rows = [
         (
-            clean(r.student, 24), r.verdict, clean(r.profile, 20) or "-", f"{r.rules_passed}/{r.rules_total}",
-            f"{r.exercises_answered}/{r.exercises_total}", f"{r.tests_passed}/{r.tests_total}",
-            f"{r.points:g}/{r.points_total:g}", str(len(r.flags)) if r.flags else "",
+            clean(r.student, 24),
+            r.verdict,
+            clean(r.profile, 20) or "-",
+            f"{r.rules_passed}/{r.rules_total}",
+            f"{r.exercises_answered}/{r.exercises_total}",
+            f"{r.tests_passed}/{r.tests_total}",
+            f"{r.points:g}/{r.points_total:g}",
+            str(len(r.flags)) if r.flags else "",
         )
         for r in reports
     ]

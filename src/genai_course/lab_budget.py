@@ -39,8 +39,14 @@ class StepTimes:
 
     def scaled(self, factor: float) -> StepTimes:
         """The same work on a machine ``factor`` times faster."""
-        return StepTimes(self.full_step / factor, self.lora_step / factor, self.generate_per_prompt / factor,
-                         self.classify_per_text / factor, self.load, self.save_full)
+        return StepTimes(
+            self.full_step / factor,
+            self.lora_step / factor,
+            self.generate_per_prompt / factor,
+            self.classify_per_text / factor,
+            self.load,
+            self.save_full,
+        )
 
 
 def _generation(times: StepTimes, prompts: float, new_tokens: int) -> float:
@@ -65,8 +71,9 @@ def lab2_seconds(profile: Profile, times: StepTimes, train_split: int = 12_460) 
     per_batch = profile.train_batch_size / 8  # step times were measured at batch 8
     full = train_steps(profile, profile.full_ft_epochs, train_split) * times.full_step * per_batch
     lora = train_steps(profile, profile.lora_epochs, train_split) * times.lora_step * per_batch
-    scoring = 3 * (_generation(times, profile.n_eval, profile.max_new_tokens)
-                   + _generation(times, profile.n_eval, TOPIC_TOKENS))
+    scoring = 3 * (
+        _generation(times, profile.n_eval, profile.max_new_tokens) + _generation(times, profile.n_eval, TOPIC_TOKENS)
+    )
     checks = _generation(times, 16, profile.max_new_tokens)  # reloaded and merged adapter, 8 prompts each
     return times.load + full + FULL_CHECKPOINTS * times.save_full + lora + scoring + checks
 
@@ -85,24 +92,30 @@ def lab3_seconds(profile: Profile, times: StepTimes, train_pool: int = 6_000) ->
     pool = min(10 * profile.ppo_batch_size * profile.ppo_steps, train_pool) + 5 * profile.n_toxicity_eval
     summaries = 2 * profile.n_toxicity_eval * (1 + SAMPLES_PER_DIALOGUE)
     evaluation = _generation(times, summaries, profile.max_new_tokens) + summaries * times.classify_per_text
-    return times.load + pool * times.classify_per_text + evaluation + profile.ppo_steps * ppo_step_seconds(
-        profile, times)
+    return (
+        times.load + pool * times.classify_per_text + evaluation + profile.ppo_steps * ppo_step_seconds(profile, times)
+    )
 
 
 def lab_minutes(profile: Profile, times: StepTimes) -> dict[str, float]:
     """Estimated minutes of each lab with ``profile``'s budgets at ``times``."""
-    return {"lab1": lab1_seconds(profile, times) / 60, "lab2": lab2_seconds(profile, times) / 60,
-            "lab3": lab3_seconds(profile, times) / 60}
+    return {
+        "lab1": lab1_seconds(profile, times) / 60,
+        "lab2": lab2_seconds(profile, times) / 60,
+        "lab3": lab3_seconds(profile, times) / 60,
+    }
 
 
 # Measured with benchmarks/bench_cpu_profile.py on the project's 2-core development machine, one thread,
 # float32, random weights: the median of the runs in benchmarks/cpu_profile.md (three for base, two for
 # small); the reward model is roberta-base-shaped for both.
 MEASURED_ONE_THREAD = {
-    "google/flan-t5-small": StepTimes(full_step=4.63, lora_step=2.94, generate_per_prompt=4.01 / 16,
-                                      classify_per_text=5.30 / 32),
-    "google/flan-t5-base": StepTimes(full_step=17.29, lora_step=9.28, generate_per_prompt=12.64 / 16,
-                                     classify_per_text=5.30 / 32),
+    "google/flan-t5-small": StepTimes(
+        full_step=4.63, lora_step=2.94, generate_per_prompt=4.01 / 16, classify_per_text=5.30 / 32
+    ),
+    "google/flan-t5-base": StepTimes(
+        full_step=17.29, lora_step=9.28, generate_per_prompt=12.64 / 16, classify_per_text=5.30 / 32
+    ),
 }
 # A 4-core laptop as 2x this machine's two cores, and two cores as 1.65x one (the LoRA step's measured
 # two-thread speed-up): an assumption, stated in cpu_profile.md, not a measurement of a laptop.

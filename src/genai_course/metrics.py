@@ -183,9 +183,7 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
     """
     predictions, references = list(predictions), list(references)
     if len(predictions) != len(references):
-        raise MetricInputError(
-            f"{len(predictions)} predictions but {len(references)} references; they must pair up."
-        )
+        raise MetricInputError(f"{len(predictions)} predictions but {len(references)} references; they must pair up.")
     if not predictions:
         raise MetricInputError("Nothing to score: no predictions.")
     hits = sum(_normalize_answer(p) == _normalize_answer(r) for p, r in zip(predictions, references))

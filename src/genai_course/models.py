@@ -33,10 +33,18 @@ from genai_course.profiles import Profile, tiny_world_dir
 from genai_course.tiny.world import ensure_tiny_world
 
 # Files from which a tokenizer can be built; tokenizer_config.json alone is not enough.
-TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model",
-                   "vocab.json", "vocab.txt")
-HUB_HINT = ("The Hugging Face Hub may be unreachable from here: run `genai-course doctor`, or use the "
-            "offline tiny world with get_profile('tiny') / GENAI_COURSE_PROFILE=tiny.")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "spiece.model",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+    "vocab.json",
+    "vocab.txt",
+)
+HUB_HINT = (
+    "The Hugging Face Hub may be unreachable from here: run `genai-course doctor`, or use the "
+    "offline tiny world with get_profile('tiny') / GENAI_COURSE_PROFILE=tiny."
+)
 
 
 class ModelLoadError(RuntimeError):
@@ -71,9 +79,7 @@ def pick_dtype(device: torch.device, requested: str = "auto", *, allow_float16: 
     return pick_dtype_with_reason(device, requested, allow_float16=allow_float16).dtype
 
 
-def pick_dtype_with_reason(
-    device: torch.device, requested: str = "auto", *, allow_float16: bool = True
-) -> DtypeChoice:
+def pick_dtype_with_reason(device: torch.device, requested: str = "auto", *, allow_float16: bool = True) -> DtypeChoice:
     """:func:`pick_dtype` with the reason for the choice; an invalid request is a :class:`ModelLoadError`."""
     try:
         return choose_dtype(device, requested, allow_float16=allow_float16)
@@ -121,8 +127,12 @@ def from_pretrained_checked(loader, name: str, what: str, **kwargs) -> PreTraine
     try:
         model, info = loader.from_pretrained(resolved, output_loading_info=True, **kwargs)
     except (OSError, ValueError, SafetensorError, EOFError) as error:  # ValueError: a config naming no model
-        hint = HUB_HINT if not local else "The folder exists but does not hold a complete model: rebuild or " \
+        hint = (
+            HUB_HINT
+            if not local
+            else "The folder exists but does not hold a complete model: rebuild or "
             "re-download it (or save it again with save_pretrained)."
+        )
         raise ModelLoadError(f"Could not load the {what} {name!r}: {error}\n{hint}") from error
     fresh = _newly_initialised(info)
     if fresh:

@@ -40,8 +40,10 @@ class DtypeChoice:
 def native_bf16(device: torch.device) -> tuple[bool, str]:
     """Whether ``device`` computes in bfloat16 natively, and why (by CUDA compute capability)."""
     if device.type == "cpu":
-        return False, ("on the CPU bf16 is used only when asked for (dtype='bfloat16'): most CPUs have no bf16 "
-                       "matrix units, so it is slower than float32")
+        return False, (
+            "on the CPU bf16 is used only when asked for (dtype='bfloat16'): most CPUs have no bf16 "
+            "matrix units, so it is slower than float32"
+        )
     if device.type != "cuda":
         return False, f"{device.type} (the course keeps float32 there)"
     major, minor = torch.cuda.get_device_capability(device)

@@ -13,7 +13,6 @@ import math
 import os
 import socket
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 import torch
 
@@ -30,8 +29,18 @@ class ProfileError(ValueError):
 
 
 TEXT_FIELDS = ("name", "summarizer", "reward_model", "dataset")
-POSITIVE_INTS = ("n_eval", "eval_batch_size", "max_new_tokens", "train_batch_size", "lora_r", "ppo_steps",
-                 "ppo_batch_size", "ppo_mini_batch_size", "ppo_epochs", "n_toxicity_eval")
+POSITIVE_INTS = (
+    "n_eval",
+    "eval_batch_size",
+    "max_new_tokens",
+    "train_batch_size",
+    "lora_r",
+    "ppo_steps",
+    "ppo_batch_size",
+    "ppo_mini_batch_size",
+    "ppo_epochs",
+    "n_toxicity_eval",
+)
 POSITIVE_NUMBERS = ("full_ft_lr", "full_ft_epochs", "lora_lr", "lora_epochs", "ppo_lr")
 
 
@@ -114,7 +123,7 @@ class Profile:
     def is_tiny(self) -> bool:
         return self.name == "tiny"
 
-    def replace(self, **overrides) -> "Profile":
+    def replace(self, **overrides) -> Profile:
         """A copy with some fields changed; unknown field names are an error, not ignored."""
         _check_override_names(overrides)
         return dataclasses.replace(self, **overrides)
@@ -143,10 +152,12 @@ def tiny_profile() -> Profile:
         max_new_tokens=40,
         train_examples=None,
         train_batch_size=32,
-        full_ft_lr=3e-4,  # 33x below LoRA's, as the course keeps full fine-tuning's rate far below LoRA's (100x)
-        full_ft_epochs=1.0,
+        # Measured on tiny world v2 (seed 0): 1 epoch at 3e-4 left 47% of summaries with a wrong fact; 1.5 epochs at
+        # 2e-3 copy every fact in 97% (LoRA: 1.5 epochs at 1e-2, within 0.02 ROUGE-1). Still 5x below LoRA's rate.
+        full_ft_lr=2e-3,
+        full_ft_epochs=1.5,
         lora_lr=1e-2,
-        lora_epochs=1.0,
+        lora_epochs=1.5,
         lora_r=16,  # r=32 on q,v would be ~7% of this narrow model; 16 keeps LoRA under 5%
         ppo_steps=20,
         ppo_batch_size=32,
@@ -251,8 +262,7 @@ def get_profile(name: str | None = None, *, verbose: bool = True, **overrides) -
     if key not in PROFILE_NAMES:
         source = "argument" if name else f"${PROFILE_ENV}"
         raise ProfileError(
-            f"Unknown profile {requested!r} (from the {source}). "
-            f"Valid profiles: {', '.join(PROFILE_NAMES)}."
+            f"Unknown profile {requested!r} (from the {source}). Valid profiles: {', '.join(PROFILE_NAMES)}."
         )
     _check_override_names(overrides)
     notes: list[str] = []
@@ -270,6 +280,4 @@ def _check_override_names(overrides: dict) -> None:
     known = {f.name for f in fields(Profile)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ProfileError(
-            f"Unknown profile field(s) {', '.join(unknown)}. Known fields: {', '.join(sorted(known))}."
-        )
+        raise ProfileError(f"Unknown profile field(s) {', '.join(unknown)}. Known fields: {', '.join(sorted(known))}.")

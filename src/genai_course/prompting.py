@@ -182,7 +182,7 @@ class PromptBudget:
             "fit_shots(...) or fewer shots."
         )
 
-    def check(self) -> "PromptBudget":
+    def check(self) -> PromptBudget:
         """Return self when the prompt fits, else raise :class:`ContextWindowError` with the report."""
         if not self.fits:
             raise ContextWindowError(self.report())
@@ -274,7 +274,8 @@ def build_prompts(
 def generation_presets(max_new_tokens: int = 50, *, short_tokens: int = 10) -> dict[str, GenerationConfig]:
     """The decoding settings the lab compares, by name.
 
-    ``greedy`` and ``short`` (at most ``short_tokens`` new tokens) are deterministic. The ``temperature_*`` presets sample
+    ``greedy`` and ``short`` (at most ``short_tokens`` new tokens) are deterministic. The ``temperature_*``
+    presets sample
     from the whole distribution (top-k and top-p off) so that only the temperature changes; ``top_k_10``
     and ``top_p_0.9`` sample at temperature 1 from a truncated distribution.
     """
@@ -382,7 +383,13 @@ def run_strategies(
         key = (strategy.style, strategy.n_shots)
         if key not in done:
             done[key] = _run_strategy(
-                model, tokenizer, dialogues, references, strategy, list(shots)[: strategy.n_shots], config,
+                model,
+                tokenizer,
+                dialogues,
+                references,
+                strategy,
+                list(shots)[: strategy.n_shots],
+                config,
                 batch_size,
             )
         runs[strategy.name] = replace(done[key], strategy=strategy)
@@ -391,9 +398,7 @@ def run_strategies(
 
 def _run_strategy(model, tokenizer, dialogues, references, strategy, shots, config, batch_size) -> StrategyRun:
     budgets = build_prompts(dialogues, tokenizer, style=strategy.style, shots=shots, on_overflow="drop")
-    predictions = generate(
-        model, tokenizer, [b.prompt for b in budgets], config, batch_size=batch_size, progress=False
-    )
+    predictions = generate(model, tokenizer, [b.prompt for b in budgets], config, batch_size=batch_size, progress=False)
     return StrategyRun(
         strategy=strategy,
         budgets=budgets,

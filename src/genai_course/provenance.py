@@ -122,9 +122,14 @@ def fingerprint_notebook(notebook: Any) -> dict:
         if cell.cell_type == "code" and cell.source.strip() and not nbgrader_meta(cell)
     ]
     tests = [
-        {"id": cell.id, "grade_id": str(nbgrader_meta(cell).get("grade_id")),
-         "points": nbgrader_meta(cell).get("points", 0), "sha256": source_digest(cell, "test")}
-        for cell in cells if is_test_cell(cell)
+        {
+            "id": cell.id,
+            "grade_id": str(nbgrader_meta(cell).get("grade_id")),
+            "points": nbgrader_meta(cell).get("points", 0),
+            "sha256": source_digest(cell, "test"),
+        }
+        for cell in cells
+        if is_test_cell(cell)
     ]
     record = cells[record_index]
     return {
@@ -248,8 +253,11 @@ def _dependency_problems(cells: list, setup: list[dict], record_index: int, reco
 def _consistent_payload(record: RecordedOutput, problems: list[str]) -> dict | None:
     """The record's payload if well-formed and identical to the text printed next to it."""
     payload = record.payload
-    if not (isinstance(payload, dict) and isinstance(payload.get("profile"), str)
-            and isinstance(payload.get("results"), dict)):
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("profile"), str)
+        and isinstance(payload.get("results"), dict)
+    ):
         problems.append(f"malformed results record in cell {record.cell_index} (expected lab, profile and results)")
         return None
     if record.text is None:

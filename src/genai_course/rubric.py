@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from genai_course.course_files import find_course_folder
 from genai_course.results import LAB_NAMES, lab_id
@@ -32,7 +33,12 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 AGGREGATES = ("spread", "count")
 _PATH = re.compile(r"^(?:\w+|\*)(?:\.(?:\w+|\*))*$")
@@ -59,6 +65,7 @@ def lookup(results: Any, path: str) -> Any:
 
 def _children(where: str, value: Any, part: str) -> list[tuple[str, Any]]:
     """The values one path segment below ``value`` (all of them for ``*``)."""
+
     def joined(key: Any) -> str:
         return f"{where}.{key}" if where else str(key)
 
@@ -148,7 +155,7 @@ class Rule:
         return bool(OPERATORS[self.op](measured, self.value)), report
 
     @classmethod
-    def from_dict(cls, entry: Any) -> "Rule":
+    def from_dict(cls, entry: Any) -> Rule:
         """A rule from its TOML table, checked: unknown keys, bad paths and operators are refused."""
         if not isinstance(entry, dict):
             raise RuleError("each rule must be a table with path, op and value")
@@ -198,7 +205,7 @@ class Rubric:
     required_profile: str | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> "Rubric":
+    def load(cls, path: str | Path) -> Rubric:
         """Read and check a rubric file; every rule is checked now so mistakes show up at once."""
         path = Path(path)
         try:
@@ -212,7 +219,7 @@ class Rubric:
         return cls.from_dict(data, path=path)
 
     @classmethod
-    def from_dict(cls, data: dict, *, path: Path | None = None) -> "Rubric":
+    def from_dict(cls, data: dict, *, path: Path | None = None) -> Rubric:
         """A rubric from its parsed TOML, with a :class:`RubricError` naming the first problem."""
         where = f"rubric {path}" if path else "rubric"
         try:

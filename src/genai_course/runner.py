@@ -268,8 +268,13 @@ def write_report(runs: list[LabRun], out_dir: Path, *, profile: str, total_secon
         _markdown_table(
             ["lab", "status", "profile used", "time", "notebook"],
             [
-                [r.lab, "ok" if r.ok else "FAILED", (r.record or {}).get("profile", "-"), _duration(r.seconds),
-                 f"[{r.notebook.name}]({r.notebook.relative_to(out_dir).as_posix()})"]
+                [
+                    r.lab,
+                    "ok" if r.ok else "FAILED",
+                    (r.record or {}).get("profile", "-"),
+                    _duration(r.seconds),
+                    f"[{r.notebook.name}]({r.notebook.relative_to(out_dir).as_posix()})",
+                ]
                 for r in runs
             ],
         ),
@@ -290,8 +295,13 @@ def write_report(runs: list[LabRun], out_dir: Path, *, profile: str, total_secon
         "profile_requested": profile,
         "total_seconds": round(total_seconds, 2),
         "labs": {
-            r.lab: {"ok": r.ok, "seconds": round(r.seconds, 2), "error": r.error, "notebook": str(r.notebook),
-                    "profile": (r.record or {}).get("profile")}
+            r.lab: {
+                "ok": r.ok,
+                "seconds": round(r.seconds, 2),
+                "error": r.error,
+                "notebook": str(r.notebook),
+                "profile": (r.record or {}).get("profile"),
+            }
             for r in runs
         },
     }
@@ -317,13 +327,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("lab", choices=[*LABS, "all"], help="which lab to run, or all three")
     parser.add_argument(
-        "--profile", default="auto", choices=PROFILE_NAMES,
+        "--profile",
+        default="auto",
+        choices=PROFILE_NAMES,
         help="tiny (offline), full (real models) or auto (full when the Hub answers); default auto",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="where to write (default runs/)")
     parser.add_argument("--notebooks", metavar="DIR", help="the course's notebooks/ folder (default: the checkout's)")
     parser.add_argument(
-        "--timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="S",
+        "--timeout",
+        type=int,
+        default=DEFAULT_CELL_TIMEOUT,
+        metavar="S",
         help=f"seconds one cell may take (default {DEFAULT_CELL_TIMEOUT}; 0: no limit)",
     )
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
@@ -346,8 +361,12 @@ def main(args: argparse.Namespace) -> int:
     runs, start = [], time.perf_counter()
     for lab in labs:
         run = run_lab(
-            lab, notebooks_dir=notebooks_dir, out_dir=out_dir, profile=args.profile,
-            timeout=args.timeout or None, kernel_name=args.kernel,
+            lab,
+            notebooks_dir=notebooks_dir,
+            out_dir=out_dir,
+            profile=args.profile,
+            timeout=args.timeout or None,
+            kernel_name=args.kernel,
         )
         runs.append(run)
         status = "ok" if run.ok else "FAILED"

@@ -75,8 +75,10 @@ def save_merged(peft_model, path: str | Path, tokenizer: PreTrainedTokenizerBase
 def _trained_parameters(model, method: str) -> dict:
     # What trained, not what is trainable now: every weight (full) or the adapter's (LoRA).
     params = count_parameters(model)
-    trained = params["total"] if method == "full" else sum(
-        p.numel() for name, p in model.named_parameters() if "lora_" in name
+    trained = (
+        params["total"]
+        if method == "full"
+        else sum(p.numel() for name, p in model.named_parameters() if "lora_" in name)
     )
     return {**params, "trainable": trained, "percent": 100.0 * trained / max(params["total"], 1)}
 
@@ -102,10 +104,21 @@ def load_result(
         model = load_adapter(base_model, path)
     log = read_state(path).get("log_history", []) if (path / STATE_FILE).is_file() else []
     train_losses, eval_losses = loss_history(log)
-    cost = RunCost(seconds=0.0, peak_memory_mb=0.0, saved_mb=saved_size_mb(path),
-                   memory_method="loaded from a checkpoint: not trained here")
+    cost = RunCost(
+        seconds=0.0,
+        peak_memory_mb=0.0,
+        saved_mb=saved_size_mb(path),
+        memory_method="loaded from a checkpoint: not trained here",
+    )
     return FinetuneResult(
-        method=method, model=model, tokenizer=tokenizer, params=_trained_parameters(model, method), cost=cost,
-        loss_history=train_losses, eval_history=eval_losses, output_dir=path,
-        global_step=train_losses[-1]["step"] if train_losses else 0, saved_to=path,
+        method=method,
+        model=model,
+        tokenizer=tokenizer,
+        params=_trained_parameters(model, method),
+        cost=cost,
+        loss_history=train_losses,
+        eval_history=eval_losses,
+        output_dir=path,
+        global_step=train_losses[-1]["step"] if train_losses else 0,
+        saved_to=path,
     )

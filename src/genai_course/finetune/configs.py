@@ -57,7 +57,7 @@ class _CourseTrainingArguments(Seq2SeqTrainingArguments):
             if value is not None and (not isinstance(value, int) or value < 2):
                 raise ValueError(f"{name} must be an integer >= 2 or None, got {value!r}.")
 
-    def run_arguments(self, *, has_eval: bool) -> "_CourseTrainingArguments":
+    def run_arguments(self, *, has_eval: bool) -> _CourseTrainingArguments:
         """A copy adjusted to this run: evaluation only with an eval set (each epoch by default), and
         pinned memory only when batches go to a GPU (it only speeds up host-to-GPU copies)."""
         eval_strategy = "no" if not has_eval else ("epoch" if self.eval_strategy == "no" else self.eval_strategy)
@@ -88,7 +88,7 @@ class FullFinetuneConfig(_CourseTrainingArguments):
     weight_decay: float = 0.01
 
     @classmethod
-    def for_profile(cls, profile: Profile, **overrides) -> "FullFinetuneConfig":
+    def for_profile(cls, profile: Profile, **overrides) -> FullFinetuneConfig:
         """The profile's Lab 2 budget (``full_ft_lr``, ``full_ft_epochs``, batch size, examples)."""
         values = cls._profile_fields(profile)
         values.update(learning_rate=profile.full_ft_lr, num_train_epochs=profile.full_ft_epochs)
@@ -114,7 +114,7 @@ class LoraFinetuneConfig(_CourseTrainingArguments):
     use_dora: bool = False
 
     @classmethod
-    def for_profile(cls, profile: Profile, **overrides) -> "LoraFinetuneConfig":
+    def for_profile(cls, profile: Profile, **overrides) -> LoraFinetuneConfig:
         """The profile's Lab 2 budget; ``lora_alpha`` follows ``lora_r`` so the scale alpha/r stays 1."""
         values = cls._profile_fields(profile)
         values.update(
@@ -154,8 +154,17 @@ def config_dict(config: TrainConfig) -> dict:
     """A config as a plain dict for logs and the lab's record: the settings that shape the run (ours,
     the course's defaults, and the optimiser's), not all ~120 Trainer options."""
     keep = set(own_fields(config)) | {
-        "learning_rate", "weight_decay", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-        "gradient_accumulation_steps", "warmup_steps", "lr_scheduler_type", "seed", "bf16", "use_cpu",
+        "learning_rate",
+        "weight_decay",
+        "num_train_epochs",
+        "max_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "warmup_steps",
+        "lr_scheduler_type",
+        "seed",
+        "bf16",
+        "use_cpu",
         "resume_from_checkpoint",
     }
     return {f.name: getattr(config, f.name) for f in fields(config) if f.name in keep}

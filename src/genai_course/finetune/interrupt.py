@@ -41,8 +41,11 @@ class SaveOnInterrupt(TrainerCallback):
         self.received = signum
         self.restore()  # a second signal acts as usual
         name = signal.Signals(signum).name
-        print(f"\n[genai-course] {name}: saving a checkpoint after this step, then stopping "
-              "(press Ctrl-C again to stop at once, without saving).", flush=True)
+        print(
+            f"\n[genai-course] {name}: saving a checkpoint after this step, then stopping "
+            "(press Ctrl-C again to stop at once, without saving).",
+            flush=True,
+        )
 
     def restore(self) -> None:
         """Put back the handlers found at the start (also after a run that ended in an exception)."""

@@ -39,9 +39,7 @@ def _matches_a_linear(target: str, paths: list[str]) -> bool:
 
 def _check_targets(model: torch.nn.Module, targets) -> None:
     if isinstance(targets, str):
-        raise FinetuneError(
-            f"target_modules must be a list of names such as ('q', 'v'), not the string {targets!r}."
-        )
+        raise FinetuneError(f"target_modules must be a list of names such as ('q', 'v'), not the string {targets!r}.")
     paths = _linear_paths(model)
     unknown = [t for t in targets if not _matches_a_linear(t, paths)]
     if not targets or unknown:

@@ -42,8 +42,11 @@ def _select_examples(dataset: Dataset, n: int | None) -> Dataset:
 
 def _tokenized(dataset: Dataset, tokenizer, config: TrainConfig):
     return tokenize_for_summarization(
-        dataset, tokenizer, prompt_style=config.prompt_style,
-        max_input_tokens=config.max_input_tokens, max_target_tokens=config.max_target_tokens,
+        dataset,
+        tokenizer,
+        prompt_style=config.prompt_style,
+        max_input_tokens=config.max_input_tokens,
+        max_target_tokens=config.max_target_tokens,
     )
 
 
@@ -94,23 +97,39 @@ def _train(
         trained = trained.to(restore_dtype)
     out = Path(config.output_dir)
     last = get_last_checkpoint(str(out))
-    saved_to = save_final(trainer, trained, tokenizer, out) if config.save_final and not interrupted \
-        else None
+    saved_to = save_final(trainer, trained, tokenizer, out) if config.save_final and not interrupted else None
     train_losses, eval_losses = loss_history(state.log_history)
     cost = RunCost(
-        seconds=seconds, peak_memory_mb=memory.peak_mb, saved_mb=saved_size_mb(saved_to) if saved_to else 0.0,
-        memory_method=memory.method, steps=state.global_step, seconds_per_step=timer.median(),
+        seconds=seconds,
+        peak_memory_mb=memory.peak_mb,
+        saved_mb=saved_size_mb(saved_to) if saved_to else 0.0,
+        memory_method=memory.method,
+        steps=state.global_step,
+        seconds_per_step=timer.median(),
         training_state_mb=held.mb,
     )
     result = FinetuneResult(
-        method=method, model=trained, tokenizer=tokenizer, params=params, cost=cost, loss_history=train_losses,
-        eval_history=eval_losses, output_dir=out, global_step=state.global_step, truncation=report,
-        saved_to=saved_to, interrupted=interrupted, resumed_from=resume, checkpoint=Path(last) if last else None,
+        method=method,
+        model=trained,
+        tokenizer=tokenizer,
+        params=params,
+        cost=cost,
+        loss_history=train_losses,
+        eval_history=eval_losses,
+        output_dir=out,
+        global_step=state.global_step,
+        truncation=report,
+        saved_to=saved_to,
+        interrupted=interrupted,
+        resumed_from=resume,
+        checkpoint=Path(last) if last else None,
     )
     if interrupted:
         raise TrainingInterrupted(
             f"Training stopped at step {state.global_step} of {state.max_steps}; the checkpoint {last} holds it. "
-            "Run again with resume_from_checkpoint=True to continue from there.", result, result.checkpoint,
+            "Run again with resume_from_checkpoint=True to continue from there.",
+            result,
+            result.checkpoint,
         )
     return result
 

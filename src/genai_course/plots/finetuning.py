@@ -14,12 +14,20 @@ from matplotlib.figure import Figure
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 MODEL_COLORS = {
-    "original": "tab:gray", "best_prompt": "silver", "full": "tab:blue", "full_mixed": "tab:cyan",
-    "lora": "tab:orange", "lora_off": "navajowhite",
+    "original": "tab:gray",
+    "best_prompt": "silver",
+    "full": "tab:blue",
+    "full_mixed": "tab:cyan",
+    "lora": "tab:orange",
+    "lora_off": "navajowhite",
 }
 MODEL_LABELS = {
-    "original": "original", "best_prompt": "original, best prompt", "full": "full fine-tune",
-    "full_mixed": "full + old task", "lora": "LoRA", "lora_off": "LoRA, adapter off",
+    "original": "original",
+    "best_prompt": "original, best prompt",
+    "full": "full fine-tune",
+    "full_mixed": "full + old task",
+    "lora": "LoRA",
+    "lora_off": "LoRA, adapter off",
 }
 FORGETTING_RUNS = ("original", "full", "full_mixed", "lora", "lora_off")
 COST_PANELS = (
@@ -55,8 +63,11 @@ def plot_rouge_comparison(
     width = 0.8 / len(rouge)
     for i, (name, row) in enumerate(rouge.items()):
         bars = ax.bar(
-            x + (i - (len(rouge) - 1) / 2) * width, [row[m] for m in metrics], width,
-            label=_label(name), color=_color(name, i),
+            x + (i - (len(rouge) - 1) / 2) * width,
+            [row[m] for m in metrics],
+            width,
+            label=_label(name),
+            color=_color(name, i),
         )
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set_xticks(x, list(metrics))

@@ -65,8 +65,15 @@ def plot_shots_curve(
         values = np.array([p[metric] for p in curve])
         (line,) = left.plot(shots, values, marker=marker, label=metric)
         # Hollow markers where the prompt overflowed and shots had to be dropped.
-        left.scatter(np.array(shots)[~fits], values[~fits], s=90, facecolors="white",
-                     edgecolors=line.get_color(), zorder=3, marker=marker)
+        left.scatter(
+            np.array(shots)[~fits],
+            values[~fits],
+            s=90,
+            facecolors="white",
+            edgecolors=line.get_color(),
+            zorder=3,
+            marker=marker,
+        )
     left.set_xlabel("shots in the prompt")
     left.set_ylabel("F-measure")
     left.set_xticks(shots)

@@ -167,8 +167,14 @@ def summarize_and_score(
     sampling = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=True, top_k=0, top_p=1.0, num_beams=1)
     summaries = generate(model, tokenizer, prompts, greedy, batch_size=batch_size, progress=progress, desc=desc)
     sampled = generate(
-        model, tokenizer, prompts * samples, sampling, batch_size=batch_size, progress=progress,
-        desc=f"{desc} (sampled x{samples})", seed=seed,
+        model,
+        tokenizer,
+        prompts * samples,
+        sampling,
+        batch_size=batch_size,
+        progress=progress,
+        desc=f"{desc} (sampled x{samples})",
+        seed=seed,
     )
     n = len(prompts)
     scores = reward_model.toxicity(summaries + sampled, truncate=True).numpy()

@@ -63,8 +63,13 @@ def train_tiny_causal_summarizer(
 
     ``tokenizer`` must come from :func:`causal_tokenizer`; ``rows`` need ``topic`` and ``summary``."""
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=128, n_embd=128, n_layer=2, n_head=4,
-        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        n_positions=128,
+        n_embd=128,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
@@ -120,10 +125,14 @@ def sample_completions(
         torch.manual_seed(seed + index)
         encoded = tokenizer([prompt] * samples, return_tensors="pt").to(device)
         generated = model.generate(
-            **encoded, do_sample=True, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+            **encoded,
+            do_sample=True,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
         )
-        out.append(tokenizer.batch_decode(generated[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True))
+        out.append(tokenizer.batch_decode(generated[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True))
     return out
 
 
@@ -207,8 +216,13 @@ def grpo_detox(
     trainer.train()
     # The keys of the PPO trainer's history, so the same plots read both (trl's KL is per token).
     history = [
-        {"step": e["step"], "reward_mean": e["reward"], "reward_std": e.get("reward_std", 0.0),
-         "kl": e.get("kl", 0.0), "kl_coef": config.beta}
+        {
+            "step": e["step"],
+            "reward_mean": e["reward"],
+            "reward_std": e.get("reward_std", 0.0),
+            "kl": e.get("kl", 0.0),
+            "kl_coef": config.beta,
+        }
         for e in trainer.state.log_history
         if "reward" in e
     ]

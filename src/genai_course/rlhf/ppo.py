@@ -369,8 +369,12 @@ class Seq2SeqPPOTrainer:
                 self._rng.shuffle(pool)
             batch, pool = pool[: self.config.batch_size], pool[self.config.batch_size :]
             stats = self.step(batch)
-            bar.set_postfix(reward=f"{stats['reward_mean']:.2f}", kl=f"{stats['kl']:.2f}",
-                            kl_coef=f"{stats['kl_coef']:.3f}", refresh=False)
+            bar.set_postfix(
+                reward=f"{stats['reward_mean']:.2f}",
+                kl=f"{stats['kl']:.2f}",
+                kl_coef=f"{stats['kl_coef']:.3f}",
+                refresh=False,
+            )
             if callback is not None:
                 callback(stats)
         return self.history
@@ -417,5 +421,3 @@ def _check_finite(what: str, tensor: torch.Tensor, *, step: int | None = None, h
         where = f"PPO step {step}: " if step is not None else ""
         hint = hint or "lower the learning rate, set max_grad_norm (e.g. 1.0), or check the reward function"
         raise PPOTrainingError(f"{where}the {what} contain NaN or inf; stopping. To fix it: {hint}.")
-
-

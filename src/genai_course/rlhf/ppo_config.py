@@ -65,15 +65,23 @@ class PPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("learning_rate", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens",
-                    "generation_batch_size", "forward_batch_size", "horizon", "target", "temperature")
+        positive = (
+            "learning_rate",
+            "batch_size",
+            "mini_batch_size",
+            "ppo_epochs",
+            "max_new_tokens",
+            "generation_batch_size",
+            "forward_batch_size",
+            "horizon",
+            "target",
+            "temperature",
+        )
         bad = [f"{name}={getattr(self, name)}" for name in positive if not getattr(self, name) > 0]
         if bad:
             raise ValueError(f"PPOConfig values must be > 0: {', '.join(bad)}.")
         if self.mini_batch_size > self.batch_size:
-            raise ValueError(
-                f"mini_batch_size ({self.mini_batch_size}) cannot exceed batch_size ({self.batch_size})."
-            )
+            raise ValueError(f"mini_batch_size ({self.mini_batch_size}) cannot exceed batch_size ({self.batch_size}).")
         if not 0 <= self.lam <= 1 or not 0 <= self.gamma <= 1:
             raise ValueError(f"gamma and lam must be in [0, 1], got gamma={self.gamma}, lam={self.lam}.")
         if self.init_kl_coef < 0:

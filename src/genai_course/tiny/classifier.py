@@ -50,10 +50,18 @@ def build_classifier(
     tokenizer = train_roberta_tokenizer(texts)
     torch.manual_seed(seed)
     config = RobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=128, max_position_embeddings=514, type_vocab_size=1,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2,
-        id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()},
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=0,
+        eos_token_id=2,
+        id2label=ID2LABEL,
+        label2id={v: k for k, v in ID2LABEL.items()},
     )
     model = RobertaForSequenceClassification(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
@@ -66,8 +74,11 @@ def build_classifier(
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    result = {"held_out_accuracy": accuracy(model, tokenizer, held_out), "train_sentences": len(train),
-              "held_out_sentences": len(held_out)}
+    result = {
+        "held_out_accuracy": accuracy(model, tokenizer, held_out),
+        "train_sentences": len(train),
+        "held_out_sentences": len(held_out),
+    }
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "evaluation.json").write_text(json.dumps(result, indent=2))

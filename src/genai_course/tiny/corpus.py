@@ -10,9 +10,10 @@ gives Lab 3's detoxification something real to remove.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from genai_course.tiny.slots import Slots, mentions, pick
 
 P1, P2 = "#Person1#", "#Person2#"
 
@@ -25,44 +26,6 @@ RUDE_VERBS = ["calls {o} a {insult}", "shouts that {o} is a {insult}", "insults 
 HELLOS = ["Hello.", "Hi there.", "Good morning.", "Excuse me.", "Hey."]
 THANKS = ["Thank you very much.", "Thanks a lot.", "Great, thank you.", "Thanks, that helps."]
 WELCOME = ["You are welcome.", "My pleasure.", "No problem.", "Glad to help."]
-
-# A question per kind of fact, for the pre-training task that teaches copying facts out of a dialogue.
-SLOT_QUESTIONS = {
-    "n": "How many people?", "day": "Which day?", "time": "What time?", "place": "Which place?",
-    "extra": "Which table?", "pain": "What is the problem?", "days": "For how many days?",
-    "cure": "What should they do?", "job": "Which job?", "years": "How many years?",
-    "strength": "What is the strength?", "item": "Which item?", "size": "Which size?", "price": "What is the price?",
-    "nights": "How many nights?", "name": "Which name?", "room": "Which room?", "floor": "Which floor?",
-    "thing": "What was lost?", "where": "Where?", "color": "Which color?", "city": "Which city?",
-    "seat": "Which seat?", "rooms": "How many bedrooms?", "rent": "How much is the rent?", "near": "What is it near?",
-    "bring": "What will they bring?", "part": "What is broken?", "cost": "How much will it cost?", "when": "When?",
-    "plan": "What is the plan?", "weather": "What is the weather?", "alt": "What is the other plan?",
-    "account": "Which account?", "amount": "How much money?", "doc": "Which document?", "noise": "What noise?",
-    "hour": "Until when?", "chore": "Which chore?", "spot": "What is blocked?", "minutes": "How many minutes?",
-}
-
-
-def pick(rng: random.Random, options: list[str]) -> str:
-    return options[rng.randrange(len(options))]
-
-
-class Slots:
-    """Draws a dialogue's facts (names, days, items, amounts, places) and remembers them and their options.
-
-    The values go into the row (so a summary's facts can be checked against them); the options, over all
-    scenarios, are the vocabulary a wrong fact would come from.
-    """
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.values: dict[str, str] = {}
-        self.options: dict[str, list[str]] = {}
-
-    def pick(self, kind: str, options: list[str]) -> str:
-        value = pick(self.rng, options)  # the same draw as a plain pick: slots do not change the corpus
-        self.values[kind] = value
-        self.options[kind] = list(options)
-        return value
 
 
 @dataclass
@@ -84,10 +47,12 @@ def restaurant(rng: random.Random) -> Scene:
     s = Slots(rng)
     n, day, time = s.pick("n", NUMBERS), s.pick("day", DAYS), s.pick("time", TIMES)
     place = s.pick("place", ["the Green Garden", "the Blue Lake", "Luigi's", "the Golden Dragon", "the Corner Cafe"])
-    extra = s.pick("extra", ["a table by the window", "a quiet table", "a table on the terrace", "a table near the door"])
+    extra = s.pick(
+        "extra", ["a table by the window", "a quiet table", "a table on the terrace", "a table near the door"]
+    )
     turns = [
         (P1, f"{pick(rng, HELLOS)} I'd like to book a table at {place}, please."),
-        (P2, f"Of course. For how many people and when?"),
+        (P2, "Of course. For how many people and when?"),
         (P1, f"For {n} people on {day} at {time} in the evening."),
         (P2, pick(rng, ["Let me check.", "One moment, please.", "I will have a look."]) + f" Yes, we have {extra}."),
         (P1, pick(rng, ["Perfect, I'll take it.", "That sounds great.", "Wonderful, please reserve it."])),
@@ -134,12 +99,23 @@ def interview(rng: random.Random) -> Scene:
         (P2, f"I have worked as a {job} for {years} years and I enjoy it."),
         (P1, "What is your greatest strength?"),
         (P2, f"I am {strength}."),
-        (P1, pick(rng, ["Good. We will call you next week.", "Fine. You will hear from us soon.", "Thank you, we will be in touch."])),
+        (
+            P1,
+            pick(
+                rng,
+                [
+                    "Good. We will call you next week.",
+                    "Fine. You will hear from us soon.",
+                    "Thank you, we will be in touch.",
+                ],
+            ),
+        ),
         (P2, pick(rng, THANKS)),
     ]
     return Scene(
         turns,
-        summary=f"{P2} has a job interview for the {job} position. {P2} has {years} years of experience and is {strength}.",
+        summary=f"{P2} has a job interview for the {job} position. {P2} has {years} years of experience and is "
+        f"{strength}.",
         gist=f"{P2} has a job interview.",
         topic="job interview",
         slots=s,
@@ -148,7 +124,9 @@ def interview(rng: random.Random) -> Scene:
 
 def shopping(rng: random.Random) -> Scene:
     s = Slots(rng)
-    item = s.pick("item", ["a blue shirt", "a red dress", "a pair of shoes", "a warm coat", "a black jacket", "a new hat"])
+    item = s.pick(
+        "item", ["a blue shirt", "a red dress", "a pair of shoes", "a warm coat", "a black jacket", "a new hat"]
+    )
     size = s.pick("size", ["small", "medium", "large"])
     price = s.pick("price", ["twenty", "thirty", "forty", "fifty", "sixty"])
     turns = [
@@ -183,7 +161,8 @@ def hotel(rng: random.Random) -> Scene:
     ]
     return Scene(
         turns,
-        summary=f"{P1} checks in to {room} for {nights} nights under the name {name}. The room is on the {floor} floor.",
+        summary=f"{P1} checks in to {room} for {nights} nights under the name {name}. The room is on the "
+        f"{floor} floor.",
         gist=f"{P1} checks in at a hotel.",
         topic="hotel check-in",
         slots=s,
@@ -240,7 +219,7 @@ def apartment(rng: random.Random) -> Scene:
     rent = s.pick("rent", ["eight hundred", "nine hundred", "one thousand", "twelve hundred"])
     near = s.pick("near", ["the subway", "the university", "a big park", "the city center"])
     turns = [
-        (P1, f"I am calling about the apartment. Is it still available?"),
+        (P1, "I am calling about the apartment. Is it still available?"),
         (P2, f"Yes. It has {rooms} bedrooms and it is close to {near}."),
         (P1, "How much is the rent?"),
         (P2, f"It is {rent} dollars a month."),
@@ -249,7 +228,8 @@ def apartment(rng: random.Random) -> Scene:
     ]
     return Scene(
         turns,
-        summary=f"{P1} asks about an apartment with {rooms} bedrooms near {near}. The rent is {rent} dollars a month and {P1} will visit it.",
+        summary=f"{P1} asks about an apartment with {rooms} bedrooms near {near}. The rent is {rent} dollars a "
+        f"month and {P1} will visit it.",
         gist=f"{P1} asks about an apartment.",
         topic="renting an apartment",
         slots=s,
@@ -271,7 +251,7 @@ def party(rng: random.Random) -> Scene:
     return Scene(
         turns,
         summary=f"{P1} invites {P2} to {name}'s birthday party on {day}. {P2} will bring {bring}.",
-        gist=f"They talk about a party.",
+        gist="They talk about a party.",
         topic="birthday party",
         slots=s,
     )
@@ -306,7 +286,7 @@ def weekend(rng: random.Random) -> Scene:
     alt = s.pick("alt", ["stay home and cook", "go shopping", "play cards", "read at the library"])
     go = weather in ("sunny", "warm")
     turns = [
-        (P1, f"What do you want to do this weekend?"),
+        (P1, "What do you want to do this weekend?"),
         (P2, f"Let's {plan}."),
         (P1, f"The weather will be {weather}."),
         (P2, "Then we can do it." if go else f"Then let's {alt} instead."),
@@ -479,20 +459,6 @@ def generate_rows(n: int, seed: int, prefix: str) -> list[dict]:
             }
         )
     return rows
-
-
-def mentions(text: str, value: str) -> bool:
-    """Whether ``text`` states ``value`` as a whole phrase ("ten" is not in "often"; "Mike" is in "Mike's")."""
-    return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text, flags=re.IGNORECASE) is not None
-
-
-def slot_vocabulary() -> set[str]:
-    """Every value any scenario can draw for a fact: what a wrong name, day, item or amount comes from."""
-    vocabulary: set[str] = set(DAYS)  # car repairs draw "on <day>" from DAYS inside an option list
-    for scenario in SCENARIOS.values():
-        for options in scenario(random.Random(0)).slots.options.values():
-            vocabulary.update(options)
-    return vocabulary
 
 
 def first_sentence(text: str) -> str:

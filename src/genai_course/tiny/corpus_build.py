@@ -36,8 +36,10 @@ def build_corpus(folder: Path, recipe: Recipe) -> dict[str, list[dict]]:
     """Save the DialogSum-style splits with ``save_to_disk``; return all rows (pool included)."""
     rows = split_rows(recipe)
     data = DatasetDict(
-        {split: Dataset.from_list([{c: r[c] for c in COLUMNS} for r in rows[split]])
-         for split in ("train", "validation", "test")}
+        {
+            split: Dataset.from_list([{c: r[c] for c in COLUMNS} for r in rows[split]])
+            for split in ("train", "validation", "test")
+        }
     )
     data.save_to_disk(str(folder))
     return rows

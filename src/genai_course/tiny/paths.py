@@ -47,9 +47,9 @@ def stale_worlds() -> list[Path]:
         return []
     current = f"tiny-world-v{TINY_WORLD_VERSION}"
     return sorted(
-        p for p in home.glob("tiny-world-v*")
-        if p.is_dir() and not (p.name == current or p.name.startswith(current + "-"))
-        and ".partial-" not in p.name
+        p
+        for p in home.glob("tiny-world-v*")
+        if p.is_dir() and not (p.name == current or p.name.startswith(current + "-")) and ".partial-" not in p.name
     )
 
 

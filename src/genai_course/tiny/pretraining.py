@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from transformers import PreTrainedTokenizerBase
 
 from genai_course.prompting import Shot, build_prompt, few_shot_prompt
-from genai_course.tiny.corpus import P1, P2, SLOT_QUESTIONS, THANKS, WELCOME, first_sentence, pick
+from genai_course.tiny.corpus import P1, P2, THANKS, WELCOME, first_sentence
+from genai_course.tiny.slots import SLOT_QUESTIONS, pick
 from genai_course.tiny.tokenizer import N_SENTINELS
 
 Example = tuple[list[int], list[int]]

@@ -39,16 +39,28 @@ def build_summarizers(root: Path, rows: dict[str, list[dict]], recipe: Recipe, p
     torch.manual_seed(seed)
     base = T5ForConditionalGeneration(make_config(tokenizer, recipe.model))
     pre_losses = train_seq2seq(
-        base, examples, steps=recipe.pretrain_steps, batch_size=recipe.pretrain_batch_size,
-        lr=recipe.pretrain_lr, seed=seed, pad_id=tokenizer.pad_token_id, progress=progress,
+        base,
+        examples,
+        steps=recipe.pretrain_steps,
+        batch_size=recipe.pretrain_batch_size,
+        lr=recipe.pretrain_lr,
+        seed=seed,
+        pad_id=tokenizer.pad_token_id,
+        progress=progress,
         desc="Pre-training t5-tiny",
     )
     base.save_pretrained(base_dir)
     tuned = copy.deepcopy(base)
     ft_losses = train_seq2seq(
-        tuned, instruction_examples(tokenizer, rows["train"]), steps=recipe.finetune_steps,
-        batch_size=recipe.finetune_batch_size, lr=recipe.finetune_lr, seed=seed + 1,
-        pad_id=tokenizer.pad_token_id, progress=progress, desc="Fine-tuning t5-tiny-dialogsum",
+        tuned,
+        instruction_examples(tokenizer, rows["train"]),
+        steps=recipe.finetune_steps,
+        batch_size=recipe.finetune_batch_size,
+        lr=recipe.finetune_lr,
+        seed=seed + 1,
+        pad_id=tokenizer.pad_token_id,
+        progress=progress,
+        desc="Fine-tuning t5-tiny-dialogsum",
     )
     tuned.save_pretrained(tuned_dir)
     tokenizer.save_pretrained(tuned_dir)
@@ -68,6 +80,10 @@ def samples(base, tuned, tokenizer, rows: list[dict]) -> list[dict]:
     """A few test dialogues summarized by both models (greedy), for the manifest and the closing note."""
     config = GenerationConfig(max_new_tokens=40)
     flan = generate(base, tokenizer, [build_prompt("flan", r["dialogue"]) for r in rows], config, progress=False)
-    inst = generate(tuned, tokenizer, [build_prompt("instruction", r["dialogue"]) for r in rows], config, progress=False)
-    return [{"id": r["id"], "reference": r["summary"], "base_flan": f, "finetuned_instruction": i}
-            for r, f, i in zip(rows, flan, inst)]
+    inst = generate(
+        tuned, tokenizer, [build_prompt("instruction", r["dialogue"]) for r in rows], config, progress=False
+    )
+    return [
+        {"id": r["id"], "reference": r["summary"], "base_flan": f, "finetuned_instruction": i}
+        for r, f, i in zip(rows, flan, inst)
+    ]

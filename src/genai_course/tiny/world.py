@@ -37,8 +37,10 @@ def ensure_tiny_world(force: bool = False, progress: bool = True, seed: int | No
         if progress:
             for old in stale_worlds():
                 print(f"[genai-course] ignoring an older tiny world in {old}; delete it with: rm -rf '{old}'")
-            print(f"[genai-course] building tiny world v{TINY_WORLD_VERSION} (seed {seed}) in {world.root} "
-                  f"(once; about {BUILD_MINUTES} minutes on 2 cores)")
+            print(
+                f"[genai-course] building tiny world v{TINY_WORLD_VERSION} (seed {seed}) in {world.root} "
+                f"(once; about {BUILD_MINUTES} minutes on 2 cores)"
+            )
         with atomic_directory(world.root) as tmp:
             build_into(tmp, Recipe(world_seed=seed), progress=progress)
     return world
@@ -77,6 +79,8 @@ def _build(root: Path, recipe: Recipe, progress: bool) -> dict:
     stats["threads"] = torch.get_num_threads()
     (root / MANIFEST).write_text(json.dumps(stats, indent=2))
     if progress:
-        print(f"[genai-course]   done in {stats['timings_s']['total']:.0f} s: " + ", ".join(
-            f"{k} {v:.0f} s" for k, v in timings.items()))
+        print(
+            f"[genai-course]   done in {stats['timings_s']['total']:.0f} s: "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+        )
     return stats

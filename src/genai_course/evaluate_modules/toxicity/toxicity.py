@@ -61,7 +61,9 @@ class Toxicity(evaluate.Measurement):
             self._loaded_key = key
         return self._loaded
 
-    def _compute(self, predictions, toxic_label="hate", aggregation=None, threshold=0.5, classifier=None, batch_size=32):
+    def _compute(
+        self, predictions, toxic_label="hate", aggregation=None, threshold=0.5, classifier=None, batch_size=32
+    ):
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"Unknown aggregation {aggregation!r}; use None, 'maximum' or 'ratio'.")
         scores = self._classifier(classifier, toxic_label, batch_size).toxicity(list(predictions)).tolist()
