@@ -4,6 +4,10 @@ import os
 
 import pytest
 
+# pip's internals (tests/test_install.py parses environment.yml with them) import the standard library's
+# distutils; setuptools, imported later by nbgrader, then refuses to load. Importing it first avoids that.
+import setuptools  # noqa: F401, E402
+
 # Set before any kernel starts so nbval's notebook kernels inherit it.
 os.environ.setdefault("GENAI_COURSE_PROFILE", "tiny")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
