@@ -446,17 +446,29 @@ def test_plots_draw_the_numbers_given():
     with pytest.raises(ValueError, match="lacks"):
         plots.plot_rouge_comparison({"full": {"rouge1": 0.5}})
 
+    state = {
+        "full": {"weights": 6.0, "gradients": 6.0, "optimizer": 12.0},
+        "lora": {"weights": 6.2, "gradients": 0.2, "optimizer": 0.4},
+    }
     cost = {
-        "full": {"seconds": 30.0, "peak_memory_mb": 400.0, "saved_mb": 6.0},
-        "lora": {"seconds": 20.0, "peak_memory_mb": 100.0, "saved_mb": 0.5},
+        "full": {"seconds": 30.0, "peak_memory_mb": 400.0, "saved_mb": 6.0, "training_state_mb": state["full"]},
+        "lora": {"seconds": 20.0, "peak_memory_mb": 100.0, "saved_mb": 0.5, "training_state_mb": state["lora"]},
     }
     params = {
         "full": {"trainable": 1_500_000, "total": 1_500_000, "percent": 100.0},
         "lora": {"trainable": 60_000, "total": 1_560_000, "percent": 3.8},
     }
-    fig = plots.plot_cost(cost, params)
-    assert [_bar_heights(ax) for ax in fig.axes] == [[30.0, 20.0], [400.0, 100.0], [1_500_000, 60_000], [6.0, 0.5]]
-    assert "(4.0x)" in fig.axes[1].get_title()
+    base = {
+        "full": {"weights": 1024.0, "gradients": 1024.0, "optimizer": 2048.0},
+        "lora": {"weights": 1024.0, "gradients": 10.0, "optimizer": 20.0},
+    }
+    fig = plots.plot_cost(cost, params, base_shape=base)
+    trainable, held, saved, base_axis = fig.axes[:4]
+    assert _bar_heights(trainable) == [1_500_000, 60_000] and _bar_heights(saved) == [6.0, 0.5]
+    # stacked: weights, then gradients, then optimizer moments, one bar per run each
+    assert _bar_heights(held) == [6.0, 6.2, 6.0, 0.2, 12.0, 0.4]
+    assert "(3.5x)" in held.get_title() and "(3.9x)" in base_axis.get_title()
+    assert _bar_heights(base_axis) == [1.0, 1.0, 1.0, round(10 / 1024, 6), 2.0, round(20 / 1024, 6)]
 
     history = [{"step": s, "epoch": s / 10, "loss": 3.0 / s} for s in range(1, 11)]
     fig = plots.plot_loss_curves({"full": history, "lora": history[:5]})
@@ -465,4 +477,6 @@ def test_plots_draw_the_numbers_given():
 
     fig = plots.plot_forgetting({"task": "topic", "metric": "exact match", "original": 0.8, "full": 0.1, "lora": 0.7})
     assert _bar_heights(fig.axes[0]) == [0.8, 0.1, 0.7]
+    four = {"task": "topic", "original": 0.9, "full": 0.1, "full_mixed": 0.9, "lora": 0.6, "lora_off": 0.9}
+    assert _bar_heights(plots.plot_forgetting(four).axes[0]) == [0.9, 0.1, 0.9, 0.6, 0.9]
     plt.close("all")
