@@ -6,8 +6,9 @@ build prompts of exactly the lengths they need. The same design as ``benchmarks/
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import T5TokenizerFast
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
 
 
 def word_tokenizer(vocab_words: int = 5000, model_max_length: int = 512) -> T5TokenizerFast:
@@ -29,3 +30,37 @@ def word_tokenizer(vocab_words: int = 5000, model_max_length: int = 512) -> T5To
 def words(n: int, start: int = 0) -> str:
     """``n`` distinct vocabulary words: ``n`` tokens."""
     return " ".join(f"w{(start + i) % 5000}" for i in range(n))
+
+
+def trained_word_tokenizer(corpus: list[str], model_max_length: int = 64) -> T5TokenizerFast:
+    """A word-level tokenizer in T5's layout whose vocabulary is every word of ``corpus``."""
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return T5TokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
+        model_max_length=model_max_length,
+    )
+
+
+def tiny_t5(tokenizer: T5TokenizerFast, seed: int = 0, dropout_rate: float = 0.1) -> T5ForConditionalGeneration:
+    """A seeded 2-layer T5 of width 32 for ``tokenizer``, in eval mode: seconds to train on a CPU."""
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        dropout_rate=dropout_rate,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return T5ForConditionalGeneration(config).eval()

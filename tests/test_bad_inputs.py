@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
-from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration, T5TokenizerFast, TrainerCallback
+from stand_in import tiny_t5, trained_word_tokenizer
+from transformers import GenerationConfig, T5ForConditionalGeneration, T5TokenizerFast, TrainerCallback
 
 from genai_course import cli
 from genai_course import finetune as ft
@@ -58,37 +58,12 @@ def data() -> Dataset:
 
 @pytest.fixture(scope="module")
 def tokenizer(data) -> T5TokenizerFast:
-    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    corpus = [instruction_prompt(d) for d in data["dialogue"]] + list(data["summary"])
-    backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=backend,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        extra_ids=0,
-        model_max_length=64,
-    )
+    return trained_word_tokenizer([instruction_prompt(d) for d in data["dialogue"]] + list(data["summary"]))
 
 
 @pytest.fixture(scope="module")
 def model(tokenizer) -> T5ForConditionalGeneration:
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_ff=64,
-        num_layers=2,
-        num_heads=2,
-        d_kv=16,
-        dropout_rate=0.1,
-        decoder_start_token_id=tokenizer.pad_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    return T5ForConditionalGeneration(config).eval()
+    return tiny_t5(tokenizer)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,9 @@
 off giving back the base model exactly."""
 
 import pytest
-import torch
 from datasets import Dataset
-from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
+from stand_in import tiny_t5, trained_word_tokenizer
+from transformers import T5TokenizerFast
 
 from genai_course import finetune as ft
 from genai_course.finetune.tokenization import tokenize_for_summarization
@@ -32,20 +31,8 @@ def train() -> Dataset:
 
 @pytest.fixture(scope="module")
 def tokenizer(train) -> T5TokenizerFast:
-    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     corpus = [build_prompt(s, d) for s in ("instruction", "topic") for d in train["dialogue"]]
-    corpus += list(train["summary"]) + TOPICS
-    backend.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=backend,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        extra_ids=0,
-        model_max_length=64,
-    )
+    return trained_word_tokenizer(corpus + list(train["summary"]) + TOPICS)
 
 
 def test_mixed_data_keeps_every_new_row_and_adds_the_share_of_old_ones(train):
@@ -71,19 +58,7 @@ def test_written_out_prompts_tokenize_as_the_task_prompts(train, tokenizer):
 
 
 def test_lora_with_its_adapter_off_answers_exactly_as_the_base_model(train, tokenizer, tmp_path):
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_ff=64,
-        num_layers=2,
-        num_heads=2,
-        d_kv=16,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    base = T5ForConditionalGeneration(config).eval()
+    base = tiny_t5(tokenizer)
     settings = ft.LoraFinetuneConfig(
         output_dir=str(tmp_path / "lora"),
         learning_rate=5e-2,
