@@ -321,7 +321,7 @@ LAB1_STRATEGIES = (
 )
 
 
-def shot_strategies(counts: Sequence[int] = (0, 1, 2, 3, 5), *, style: str = SHOT_STYLE) -> list[Strategy]:
+def shot_strategies(counts: Sequence[int] = (0, 1, 2, 3, 6), *, style: str = SHOT_STYLE) -> list[Strategy]:
     """One strategy per number of shots, named ``"{k}_shot"``, for the ROUGE-versus-shots curve."""
     return [Strategy(f"{k}_shot", style, k) for k in counts]
 
@@ -412,7 +412,7 @@ def rouge_table(runs: Mapping[str, StrategyRun], names: Sequence[str] | None = N
     return {name: dict(runs[name].rouge) for name in (names or list(runs))}
 
 
-def shots_curve(runs: Mapping[str, StrategyRun], counts: Sequence[int] = (0, 1, 2, 3, 5)) -> list[dict]:
+def shots_curve(runs: Mapping[str, StrategyRun], counts: Sequence[int] = (0, 1, 2, 3, 6)) -> list[dict]:
     """The ROUGE-versus-shots points from runs of :func:`shot_strategies`, in the lab's record format.
 
     ``prompt_tokens_max`` is the longest prompt with all ``shots`` shots; ``fits`` says whether every
