@@ -30,18 +30,19 @@ from collections.abc import Callable, Sequence
 from transformers import PreTrainedTokenizerBase
 
 from genai_course.prompting import Shot, build_prompt, few_shot_prompt
-from genai_course.tiny.corpus import P1, P2, THANKS, WELCOME, first_sentence
+from genai_course.tiny.corpus import first_sentence
+from genai_course.tiny.scenarios import P1, P2, THANKS, WELCOME
 from genai_course.tiny.slots import SLOT_QUESTIONS, pick
 from genai_course.tiny.tokenizer import N_SENTINELS
 
 Example = tuple[list[int], list[int]]
 SHOT_COUNTS = (1, 2, 3)
-SHOT_COUNT_WEIGHTS = (0.3, 0.3, 0.4)  # three shots most often: Lab 1's few-shot prompt has three
-SAME_SCENARIO_SHOTS = 0.4  # share of k-shot examples whose shots share the target's scenario
+SHOT_COUNT_WEIGHTS = (0.25, 0.3, 0.45)  # three shots most often: Lab 1's few-shot prompt has three
+SAME_SCENARIO_SHOTS = 0.3  # share of k-shot examples whose shots share the target's scenario
 # Share whose shots all come from one *other* scenario. Without them, three shots that resemble each other
 # and not the target (in seed 2 of the world: three heated dialogues before a flat rental) made the model
 # write a fourth heated summary for 45 of 120 targets: the examples must give the style, never the content.
-ONE_OTHER_SCENARIO_SHOTS = 0.3
+ONE_OTHER_SCENARIO_SHOTS = 0.35
 SLOT_QUESTION = "{dialogue}\n\nQuestion: {question}"
 CLOSINGS = THANKS + WELCOME + ["Goodbye.", "See you later.", "Bye for now.", "Have a nice day."]
 CLOSING_SHARE = 0.5  # continuation examples whose dialogue is whole (the rest are cut after some turn)
