@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 
 import torch
@@ -30,12 +31,20 @@ def tokenizer_texts(rows: dict[str, list[dict]]) -> list[str]:
 def build_summarizers(root: Path, rows: dict[str, list[dict]], recipe: Recipe, progress: bool = True) -> dict:
     """Train and save the tokenizer and both summarizers; return losses and sample outputs."""
     base_dir, tuned_dir = root / "t5-tiny", root / "t5-tiny-dialogsum"
+    phases, started = {}, time.perf_counter()
+
+    def phase_done(name: str) -> None:
+        nonlocal started
+        phases[name] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+
     train_t5_tokenizer(tokenizer_texts(rows), vocab_size=recipe.vocab_size).save_pretrained(base_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)  # train on exactly what users will load
     seed = recipe.seed("model")
     examples = pretraining_examples(
         tokenizer, rows["pretrain_pool"], recipe.pretrain_mix, seed, passes=recipe.pretrain_passes
     )
+    phase_done("tokenizer_and_mix")
     torch.manual_seed(seed)
     base = T5ForConditionalGeneration(make_config(tokenizer, recipe.model))
     pre_losses = train_seq2seq(
@@ -50,6 +59,7 @@ def build_summarizers(root: Path, rows: dict[str, list[dict]], recipe: Recipe, p
         desc="Pre-training t5-tiny",
     )
     base.save_pretrained(base_dir)
+    phase_done("pretraining")
     tuned = copy.deepcopy(base)
     ft_losses = train_seq2seq(
         tuned,
@@ -64,6 +74,7 @@ def build_summarizers(root: Path, rows: dict[str, list[dict]], recipe: Recipe, p
     )
     tuned.save_pretrained(tuned_dir)
     tokenizer.save_pretrained(tuned_dir)
+    phase_done("finetuning")
     return {
         "parameters": sum(p.numel() for p in base.parameters()),
         "vocab_size": len(tokenizer),
@@ -73,6 +84,7 @@ def build_summarizers(root: Path, rows: dict[str, list[dict]], recipe: Recipe, p
         "finetune_steps": recipe.finetune_steps,
         "finetune_final_loss": round(sum(ft_losses[-20:]) / 20, 3),
         "samples": samples(base, tuned, tokenizer, rows["test"][:3]),
+        "phases_s": phases,  # seconds of each phase (the samples after them take about one)
     }
 
 

@@ -82,5 +82,8 @@ def _build(root: Path, recipe: Recipe, progress: bool) -> dict:
         print(
             f"[genai-course]   done in {stats['timings_s']['total']:.0f} s: "
             + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+            + " ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in stats["summarizer"].get("phases_s", {}).items())
+            + ")"
         )
     return stats
