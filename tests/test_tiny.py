@@ -12,12 +12,11 @@ from genai_course.generation import generate
 from genai_course.prompting import build_prompt
 from genai_course.tiny import world as world_module
 from genai_course.tiny.classifier import accuracy
-from genai_course.tiny.corpus import generate_rows, rude_and_polite_sentences
+from genai_course.tiny.corpus import HEATED, INSULTS, SCENARIOS, generate_rows, rude_and_polite_sentences
 from genai_course.tiny.corpus_build import split_rows
 from genai_course.tiny.paths import stale_worlds, tiny_world_dir
 from genai_course.tiny.pretraining import pretraining_examples
 from genai_course.tiny.recipe import Recipe
-from genai_course.tiny.scenarios import HEATED, INSULTS, SCENARIOS
 from genai_course.tiny.summarizer import bucketed_batches, make_config, train_seq2seq
 
 

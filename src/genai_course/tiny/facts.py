@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from genai_course.tiny.scenarios import DAYS, SCENARIOS
+from genai_course.tiny.corpus import DAYS, SCENARIOS
 from genai_course.tiny.slots import mentions
 
 
