@@ -1,19 +1,26 @@
-"""Training on several processes: PPO's shares, seeds and collective checks, and saving once.
+"""Training on several processes: PPO's shares, seeds and collective checks, saving once, and two real
+``accelerate launch`` runs (2 CPU processes over gloo) of ``genai_course.distributed`` on the tiny world.
 
-The tests stand in for accelerate with :class:`OtherProcess`, which plays one process of two and answers
-every collective call as if the other process had sent what this one did (or had failed a check).
+The unit tests stand in for accelerate with :class:`OtherProcess`, which plays one process of two and
+answers every collective call as if the other process had sent what this one did (or had failed a check).
+The launch tests (``slow``: deselect with ``-m "not slow"``) start real processes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from peft import PeftModel
 from stand_in import tiny_t5, word_tokenizer, words
-from transformers import TrainerState
+from transformers import AutoModelForSeq2SeqLM, TrainerState
 
 from genai_course import finetune as ft
 from genai_course.finetune.run_folder import prepare, save_final
@@ -21,6 +28,7 @@ from genai_course.ranks import Ranks
 from genai_course.rlhf.ppo import HISTORY_FILE, VALUE_HEAD_FILE, PPOConfig, PPOTrainingError, Seq2SeqPPOTrainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+SRC = Path(__file__).resolve().parent.parent / "src"
 QUERIES = [words(5, start=7 * i) for i in range(16)]
 
 
@@ -185,3 +193,87 @@ def test_sharded_training_saves_the_gathered_weights(tmp_path, tokenizer):
     final = save_final(Sharded(), model, tokenizer, tmp_path)
     reloaded = ft.load_full_checkpoint(final).state_dict()
     assert all(torch.equal(reloaded[name], gathered[name]) for name in reloaded)
+
+
+# --- two real processes on the tiny world ---------------------------------------------------------------------
+
+
+def _launch(command: list[str], tmp_path: Path) -> str:
+    """``accelerate launch`` of ``genai_course.distributed`` on 2 CPU processes; its output (stdout + stderr).
+
+    ``--multi_gpu`` starts the processes (torchrun); the tiny profile's CPU device makes them talk over
+    gloo. ``--cpu`` would start one process only (several CPU processes need mpirun).
+    """
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
+    env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    done = subprocess.run(
+        [*launch, "-m", "genai_course.distributed", *command],
+        cwd=tmp_path,
+        env=env,
+        # No terminal: under a runner with job control (or `timeout`) torchrun's workers were stopped (state T).
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
+
+
+def _rank_lines(output: str, pattern: str) -> dict[int, str]:
+    """What the one group of ``pattern`` matched on each rank's line (``[rank i/2] ...``), by rank."""
+    return {
+        int(match.group(1)): match.group(2)
+        for match in re.finditer(r"^\[rank (\d)/2\] " + pattern, output, re.MULTILINE)
+    }
+
+
+def _no_partial_writes(out: Path) -> None:
+    assert not [p.name for p in out.rglob("*.partial-*")], "a save was left half-written"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_finetuning_on_two_processes(method, tiny_world, tmp_path):
+    out = tmp_path / method
+    options = ["--max-steps", "12", "--train-examples", "192", "--batch-size", "8", "--output-dir", str(out)]
+    output = _launch(["finetune", "--method", method, *options], tmp_path)
+    # Both ranks trained, each on its share: 192 rows over 2 processes in batches of 8.
+    shares = _rank_lines(output, r"device \S+: (\d+) batches of 8 per epoch")
+    assert sorted(shares) == [0, 1] and set(shares.values()) == {"12"}
+    digests = _rank_lines(output, r"done: 12 steps .*weights digest (\w+)")
+    assert sorted(digests) == [0, 1] and digests[0] == digests[1]  # DDP kept them equal
+    # Saved once, by rank 0, whole: one final/ that loads.
+    assert re.findall(r"^\[rank (\d)/2\] .*wrote the trained model to", output, re.MULTILINE) == ["0"]
+    _no_partial_writes(out)
+    if method == "full":
+        ft.load_full_checkpoint(out / "final")
+    else:
+        ft.load_adapter(AutoModelForSeq2SeqLM.from_pretrained(tiny_world.summarizer), out / "final")
+    state = json.loads((out / "final" / "trainer_state.json").read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3]), losses
+
+
+@pytest.mark.slow
+def test_ppo_on_two_processes(tiny_world, tmp_path):
+    out = tmp_path / "ppo"
+    options = ["--steps", "6", "--batch-size", "16", "--mini-batch-size", "8", "--max-new-tokens", "24"]
+    output = _launch(["ppo", *options, "--queries", "96", "--output-dir", str(out)], tmp_path)
+    wrapped = _rank_lines(output, r"device \S+: 8 rollouts a step, 6 steps; policy trained as (\w+)")
+    assert sorted(wrapped) == [0, 1] and set(wrapped.values()) == {"DistributedDataParallel"}
+    seen = _rank_lines(output, r"rolled out 48 responses to \d+ distinct queries \(digest (\w+)\)")
+    assert sorted(seen) == [0, 1] and seen[0] != seen[1]  # each rank its own share
+    digests = _rank_lines(output, r"done; weights digest (\w+)")
+    assert sorted(digests) == [0, 1] and digests[0] == digests[1]
+    assert re.findall(r"^\[rank (\d)/2\] .*wrote the PPO adapter", output, re.MULTILINE) == ["0"]
+    _no_partial_writes(out)
+    assert sorted(p.name for p in out.iterdir()) == ["final"]
+    ft.load_adapter(AutoModelForSeq2SeqLM.from_pretrained(tiny_world.finetuned_summarizer), out / "final")
+    history = json.loads((out / "final" / HISTORY_FILE).read_text())
+    value_losses = [step["value_loss"] for step in history]
+    assert len(history) == 6 and sum(value_losses[-2:]) < sum(value_losses[:2]), value_losses
