@@ -267,6 +267,21 @@ def test_full_finetune_trains_a_copy_and_round_trips(data, tokenizer, base_model
     assert ft.weights_hash(loaded.model) == ft.weights_hash(result.model)
 
 
+def test_logged_loss_is_the_mean_loss_with_accumulation(data, tokenizer, base_model, tmp_path):
+    """T5 ignores num_items_in_batch; a Trainer told otherwise would skip dividing by the accumulation steps
+    (and multiply by the number of processes, see tests/test_distributed.py): twice the loss here."""
+    still = dict(learning_rate=1e-12, max_steps=3, save_final=False, save_steps=100)
+    whole = ft.full_finetune(base_model, tokenizer, data, _full_config(tmp_path / "a", **still))
+    halves = ft.full_finetune(
+        base_model,
+        tokenizer,
+        data,
+        _full_config(tmp_path / "b", per_device_train_batch_size=4, gradient_accumulation_steps=2, **still),
+    )
+    for one, two in zip(whole.loss_history, halves.loss_history):  # the same 8 rows a step, 4 + 4 or 8
+        assert one["loss"] == pytest.approx(two["loss"], rel=0.1), (whole.loss_history, halves.loss_history)
+
+
 def test_lora_trains_only_adapters_and_round_trips(data, tokenizer, base_model, tmp_path):
     before = ft.weights_hash(base_model)
     result = ft.lora_finetune(base_model, tokenizer, data, _lora_config(tmp_path))

@@ -4,11 +4,15 @@ The folder belongs to the user. A fresh run refuses to start where an earlier ru
 final model (``overwrite=True`` replaces them; ``resume_from_checkpoint`` continues them) and never
 deletes anything else. ``final/`` is written to a temporary sibling and renamed into place, so an
 interrupted save never leaves a half-written model that looks complete.
+
+Under several processes (``accelerate launch``) every process makes the same checks, so all refuse or
+none does, and only the one that saves (``args.should_save``: the main process) deletes or writes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from genai_course.paths import PathProblem, writable_folder
 
 FINAL = "final"
 STATE_FILE = "trainer_state.json"
+logger = logging.getLogger(__name__)
 
 
 def earlier_results(out: Path) -> list[Path]:
@@ -116,19 +121,31 @@ def prepare(config: TrainConfig) -> Path | None:
             "resume_from_checkpoint=True to continue that run, or choose another output_dir."
         )
     # overwrite=True: old checkpoints would be picked up by a later resume and rotated together with this
-    # run's, so they go now; the old final/ stays until this run's replaces it.
+    # run's, so they go now; the old final/ stays until this run's replaces it. One process deletes them.
     for stale in earlier:
-        if stale.name != FINAL:
+        if stale.name != FINAL and config.should_save:
             shutil.rmtree(stale)
     return None
 
 
 def save_final(trainer, model, tokenizer, out: Path) -> Path:
     """The trained model (full) or adapter (LoRA), its tokenizer and the trainer state (with the losses),
-    written to ``out/final`` atomically."""
+    written to ``out/final`` atomically, once: every process calls it, the main process writes.
+
+    Under FSDP or DeepSpeed the weights are spread over the processes: the full state dict is gathered
+    first (a collective call, hence on every process) and written by the main process.
+    """
     final = out / FINAL
-    with atomic_directory(final) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        trainer.state.save_to_json(str(tmp / STATE_FILE))  # the loss history travels along
+    sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    state = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    if trainer.args.should_save:
+        with atomic_directory(final) as tmp:
+            if sharded:
+                trainer.accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state)
+            else:
+                model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            trainer.state.save_to_json(str(tmp / STATE_FILE))  # the loss history travels along
+        logger.info("wrote the trained model to %s", final)
+    trainer.accelerator.wait_for_everyone()  # the others return once it is there to be read
     return final

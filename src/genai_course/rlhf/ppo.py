@@ -21,25 +21,34 @@ its encoder-decoder support, so this is ours; see :mod:`genai_course.rlhf.core` 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from peft import PeftModel
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 import genai_course.rlhf.core as core
+from genai_course.cache import atomic_directory
 from genai_course.generation import generate_ids
+from genai_course.ranks import Ranks
 from genai_course.rlhf.ppo_config import PPOConfig, add_fresh_adapter
 from genai_course.rlhf.value_head import ValueHead
 
 __all__ = ["Batch", "PPOConfig", "PPOTrainingError", "Seq2SeqPPOTrainer", "add_fresh_adapter", "generation_settings"]
 
 RewardFn = Callable[[list[str], list[str]], "torch.Tensor | Sequence[float]"]
+VALUE_HEAD_FILE = "value_head.safetensors"
+HISTORY_FILE = "ppo_history.json"
+logger = logging.getLogger(__name__)
 
 
 class PPOTrainingError(RuntimeError):
@@ -80,6 +89,12 @@ class Seq2SeqPPOTrainer:
     adapter, which must be trainable). ``reward_fn(queries, responses)`` returns one score per decoded
     response. ``history`` collects the per-step logs. ``accelerator``: an ``accelerate.Accelerator`` the
     caller set up (e.g. for several GPUs); without one, training runs plainly on the policy's device.
+
+    Under several processes (``accelerate launch``, DDP) ``batch_size`` and ``mini_batch_size`` stay the
+    sizes of the whole step and of one gradient step: :meth:`train` gives each process every N-th query of
+    the step's batch, each rolls out, scores and whitens its own share and updates on minibatches of
+    ``mini_batch_size / N``, and DDP averages the gradients, so N processes take the same optimizer steps
+    as one. Logged statistics (and the KL the controller and ``max_kl`` see) are over the whole batch.
     """
 
     def __init__(
@@ -94,6 +109,8 @@ class Seq2SeqPPOTrainer:
     ) -> None:
         self.config, self.tokenizer, self.reward_fn = config, tokenizer, reward_fn
         self.history: list[dict] = []
+        self.ranks = Ranks(accelerator)
+        _check_shares(config, self.ranks.count)
         torch.manual_seed(config.seed)
         if not getattr(model.config, "is_encoder_decoder", False):
             raise TypeError(
@@ -178,7 +195,7 @@ class Seq2SeqPPOTrainer:
         scores = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).flatten().cpu()
         if len(scores) != len(queries):
             raise ValueError(f"reward_fn returned {len(scores)} scores for {len(queries)} responses.")
-        _check_finite("reward scores", scores, hint="check the reward function's outputs")
+        _check_finite("reward scores", scores, self.ranks, hint="check the reward function's outputs")
         device = self.device
         pad = self.tokenizer.pad_token_id
         # Right padding: Batch.select trims padding columns from the right.
@@ -268,7 +285,7 @@ class Seq2SeqPPOTrainer:
         updates = 0
         for _ in range(self.config.ppo_epochs):
             order = torch.randperm(len(batch.queries), generator=self._generator)
-            for rows in order.split(self.config.mini_batch_size):
+            for rows in order.split(self.config.mini_batch_size // self.ranks.count):
                 input_ids, attention_mask, response_ids, mask = batch.select(rows)
                 width = mask.shape[1]
                 logprobs, _, values = self.forward(self.policy, input_ids, attention_mask, response_ids, mask)
@@ -279,7 +296,7 @@ class Seq2SeqPPOTrainer:
                     values, old["values"][rows, :width], returns[rows, :width], mask, self.config.cliprange_value
                 )
                 loss = pg_loss + self.config.vf_coef * vf_loss
-                _check_finite("PPO loss", loss, step=len(self.history) + 1)
+                _check_finite("PPO loss", loss, self.ranks, step=len(self.history) + 1)
                 self.optimizer.zero_grad()
                 self._backward(loss)
                 self.optimizer.step()
@@ -288,7 +305,7 @@ class Seq2SeqPPOTrainer:
                     sums[name] = sums.get(name, 0.0) + float(value)
                 updates += 1
         self.value_head.eval()
-        return {name: total / updates for name, total in sums.items()}
+        return self.ranks.mean({name: total / updates for name, total in sums.items()})
 
     def _backward(self, loss: torch.Tensor) -> None:
         """Gradients of ``loss``, clipped to ``max_grad_norm`` if set (through the caller's accelerator if any)."""
@@ -305,16 +322,21 @@ class Seq2SeqPPOTrainer:
     # --- steps and training ----------------------------------------------------------------------
 
     def step(self, queries: Sequence[str]) -> dict[str, float]:
-        """One PPO step on ``queries`` (one rollout each); returns and records its log."""
+        """One PPO step on ``queries`` (one rollout each); returns and records its log.
+
+        Under several processes ``queries`` is this process's share, of the same length on every process.
+        """
         started = time.perf_counter()
         number = len(self.history) + 1
-        batch = self.rollout(queries, seed=self.config.seed + number)
+        # One seed per (step, process): the processes sample independently; one process keeps seed + step.
+        batch = self.rollout(queries, seed=(self.config.seed + number) * self.ranks.count + self.ranks.index)
         old = self.evaluate(batch)
         for name in ("logprobs", "ref_logprobs", "values"):
-            _check_finite(name, old[name], step=number)
+            _check_finite(name, old[name], self.ranks, step=number)
         kl_coef = self.kl_ctl.value
         rewards, kl = core.kl_penalty_rewards(batch.scores, old["logprobs"], old["ref_logprobs"], batch.mask, kl_coef)
-        mean_kl = float(kl.sum(dim=1).mean())
+        # Over every process's responses, so that beta and the max_kl guard are the same everywhere.
+        mean_kl = float(self.ranks.gather(kl.sum(dim=1)).mean())
         if self.config.max_kl is not None and mean_kl > self.config.max_kl:
             raise PPOTrainingError(
                 f"PPO step {number}: the policy is {mean_kl:.1f} nats per response away from the reference, "
@@ -324,22 +346,29 @@ class Seq2SeqPPOTrainer:
         advantages, returns = core.gae(rewards, old["values"], batch.mask, self.config.gamma, self.config.lam)
         advantages = core.whiten(advantages, batch.mask)
         train_stats = self.optimize(batch, old, advantages, returns)
-        self.kl_ctl.update(mean_kl, len(batch.queries))
+        samples = len(batch.queries) * self.ranks.count
+        self.kl_ctl.update(mean_kl, samples)
+        scores = self.ranks.gather(batch.scores)
+        shared = self.ranks.mean(
+            {
+                "non_score_reward": float(-(kl_coef * kl).sum(dim=1).mean()),
+                "returns_mean": float(core.masked_mean(returns, batch.mask)),
+                "values_mean": float(core.masked_mean(old["values"], batch.mask)),
+                "entropy": float(core.masked_mean(old["entropy"], batch.mask)),
+                "response_length": float(batch.mask.sum(dim=1).mean()),
+            }
+        )
         seconds = time.perf_counter() - started
         stats = {
             "step": number,
-            "reward_mean": float(batch.scores.mean()),
-            "reward_std": float(batch.scores.std()) if len(batch.scores) > 1 else 0.0,
+            "reward_mean": float(scores.mean()),
+            "reward_std": float(scores.std()) if len(scores) > 1 else 0.0,
             "kl": mean_kl,
             "kl_coef": kl_coef,
-            "non_score_reward": float(-(kl_coef * kl).sum(dim=1).mean()),
-            "returns_mean": float(core.masked_mean(returns, batch.mask)),
-            "values_mean": float(core.masked_mean(old["values"], batch.mask)),
-            "entropy": float(core.masked_mean(old["entropy"], batch.mask)),
-            "response_length": float(batch.mask.sum(dim=1).mean()),
+            **shared,
             **train_stats,
             "seconds": seconds,
-            "samples_per_second": len(batch.queries) / seconds,
+            "samples_per_second": samples / seconds,
         }
         self.history.append(stats)
         return stats
@@ -353,7 +382,11 @@ class Seq2SeqPPOTrainer:
         callback: Callable[[dict], None] | None = None,
     ) -> list[dict]:
         """``steps`` PPO steps, each on ``batch_size`` queries drawn without replacement (reshuffled
-        when used up), with a live progress bar; returns ``history``."""
+        when used up), with a live progress bar; returns ``history``.
+
+        Under several processes every process passes the same ``queries`` (the draw is seeded alike) and
+        rolls out its share of each step's batch; only the main process shows the progress bar.
+        """
         queries = list(queries)
         if len(queries) < self.config.batch_size:
             raise ValueError(
@@ -362,13 +395,13 @@ class Seq2SeqPPOTrainer:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}.")
         pool: list[str] = []
-        bar = tqdm(range(steps), desc="PPO", disable=not progress)
+        bar = tqdm(range(steps), desc="PPO", disable=not progress or not self.ranks.is_main)
         for _ in bar:
             if len(pool) < self.config.batch_size:
                 pool = queries[:]
                 self._rng.shuffle(pool)
             batch, pool = pool[: self.config.batch_size], pool[self.config.batch_size :]
-            stats = self.step(batch)
+            stats = self.step(self.ranks.share(batch))
             bar.set_postfix(
                 reward=f"{stats['reward_mean']:.2f}",
                 kl=f"{stats['kl']:.2f}",
@@ -382,6 +415,29 @@ class Seq2SeqPPOTrainer:
     def config_dict(self) -> dict:
         """The settings as a plain dict, for logs and recorded results."""
         return asdict(self.config)
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """The adapter (with the tokenizer), the value head and ``history``, written to ``folder`` once.
+
+        Every process calls it: the state is gathered first (collective under sharded training), the main
+        process alone writes, atomically (an interrupted save leaves no half-written folder), and all
+        return once it is written. An existing ``folder`` is refused unless ``overwrite``.
+        """
+        folder = Path(folder).expanduser()
+        if folder.exists() and not overwrite:
+            raise FileExistsError(f"{folder} already exists; pass overwrite=True to replace it, or choose another.")
+        gathered = self.accelerator is not None
+        policy_state = self.accelerator.get_state_dict(self.policy) if gathered else None
+        head_state = self.accelerator.get_state_dict(self.value_head) if gathered else self.value_head.state_dict()
+        if self.ranks.is_main:
+            with atomic_directory(folder) as tmp:
+                self.unwrapped_policy.save_pretrained(tmp, state_dict=policy_state)
+                self.tokenizer.save_pretrained(tmp)
+                save_file({k: v.detach().cpu().contiguous() for k, v in head_state.items()}, tmp / VALUE_HEAD_FILE)
+                (tmp / HISTORY_FILE).write_text(json.dumps(self.history, indent=1), encoding="utf-8")
+            logger.info("wrote the PPO adapter, value head and history to %s", folder)
+        self.ranks.wait()
+        return folder
 
 
 @contextlib.contextmanager
@@ -411,13 +467,25 @@ def _check_trainable_adapter(model: PeftModel) -> None:
         )
 
 
+def _check_shares(config: PPOConfig, processes: int) -> None:
+    """Refuse batch sizes that several processes cannot split evenly (each must take as many gradient steps)."""
+    if processes > 1 and (config.batch_size % processes or config.mini_batch_size % processes):
+        raise ValueError(
+            f"batch_size={config.batch_size} and mini_batch_size={config.mini_batch_size} are the sizes of the "
+            f"whole step and gradient step, split over {processes} processes: both must be multiples of {processes}."
+        )
+
+
 def _pad_columns(tensor: torch.Tensor, width: int) -> torch.Tensor:
     """Right-pad ``[rows, t]`` with zeros to ``[rows, width]`` (minibatches are trimmed to their own width)."""
     return torch.nn.functional.pad(tensor, (0, width - tensor.shape[1]))
 
 
-def _check_finite(what: str, tensor: torch.Tensor, *, step: int | None = None, hint: str | None = None) -> None:
-    if not torch.isfinite(tensor).all():
+def _check_finite(
+    what: str, tensor: torch.Tensor, ranks: Ranks, *, step: int | None = None, hint: str | None = None
+) -> None:
+    """Stop on NaN/inf, decided by all processes together: one process's NaN stops them all, none waits."""
+    if not ranks.all(bool(torch.isfinite(tensor).all())):
         where = f"PPO step {step}: " if step is not None else ""
         hint = hint or "lower the learning rate, set max_grad_norm (e.g. 1.0), or check the reward function"
         raise PPOTrainingError(f"{where}the {what} contain NaN or inf; stopping. To fix it: {hint}.")
