@@ -18,10 +18,13 @@ from stand_in import tiny_t5, trained_word_tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from genai_course import finetune as ft
+from genai_course.data import load_dialogsum
 from genai_course.handoff import HandoffError, find_lab2_result, load_starting_point
-from genai_course.profiles import Profile
+from genai_course.models import load_summarizer
+from genai_course.profiles import Profile, get_profile
 from genai_course.prompting import instruction_prompt
 from genai_course.rlhf.ppo import PPOConfig, Seq2SeqPPOTrainer
+from genai_course.rlhf.reward import RewardModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -230,3 +233,37 @@ def test_the_rejected_alternative_training_lab2s_adapter_in_place_would_use_the_
     width = batch.mask.shape[1]
     assert torch.allclose(old["ref_logprobs"], _logprobs(trainer, base_model, batch)[:, :width], atol=1e-5)
     assert not torch.allclose(old["logprobs"], old["ref_logprobs"], atol=1e-2)  # KL > 0 before any update
+
+
+# --- end to end on the tiny world ------------------------------------------------------------------------
+
+
+def test_on_the_tiny_world_lab3_starts_from_what_lab2_saved_and_keeps_to_it(tiny_world, tmp_path, monkeypatch):
+    """A few steps of Lab 2's LoRA, saved where the notebook saves; Lab 3 loads it when asked (tiny's auto
+    stays the world's fine-tuned sibling); one PPO step; the reference is the Lab 2 model, not the base."""
+    profile = get_profile("tiny")
+    data = load_dialogsum(profile.dataset)
+    original, tokenizer = load_summarizer(profile)
+    monkeypatch.chdir(tmp_path)  # the notebooks' runs/ folder is relative to where they run
+    settings = ft.LoraFinetuneConfig.for_profile(
+        profile, output_dir="runs/lab2/lora", max_steps=3, train_examples=96, save_strategy="no", disable_tqdm=True
+    )
+    lab2 = ft.lora_finetune(original, tokenizer, data["train"], settings)
+    assert lab2.saved_to.resolve() == (tmp_path / "runs" / "lab2" / "lora" / "final").resolve()
+
+    auto = load_starting_point(profile, None)
+    assert auto.source == "profile" and auto.path == profile.finetuned_summarizer
+    assert any("LAB2_RESULT='lora'" in note for note in auto.notes)
+    point = load_starting_point(profile, "lora")
+    assert point.source == "lab2-lora" and "not the base model from before Lab 2" in point.describe()
+
+    queries = [instruction_prompt(d) for d in data["train"].select(range(4))["dialogue"]]
+    config = PPOConfig.from_profile(profile, batch_size=4, mini_batch_size=4, ppo_epochs=1)
+    trainer = Seq2SeqPPOTrainer(config, point.model, point.tokenizer, RewardModel.from_pretrained(profile))
+    batch = trainer.rollout(queries, seed=profile.seed)
+    old = trainer.evaluate(batch)
+    width = batch.mask.shape[1]
+    assert torch.equal(old["logprobs"], old["ref_logprobs"])
+    assert torch.allclose(old["ref_logprobs"], _logprobs(trainer, lab2.model, batch)[:, :width], atol=1e-4)
+    assert not torch.allclose(old["ref_logprobs"], _logprobs(trainer, original, batch)[:, :width], atol=1e-2)
+    assert trainer.step(queries)["kl"] == 0.0
