@@ -123,8 +123,8 @@ class EvaluationSet:
         return (
             f"{self.n_rows} test rows: {self.n_dialogues} distinct dialogues, each scored against all its human "
             f"summaries ({self.references_per_dialogue:.2f} per dialogue here; the best-matching one counts); "
-            f"{self.n_over_long} left out (a {'/'.join(self.styles)} prompt longer than the {self.window}-token "
-            f"context window); {len(self.rows)} kept."
+            f"{self.n_over_long} left out for a prompt ({' / '.join(self.styles)}) longer than the "
+            f"{self.window}-token context window; {len(self.rows)} kept."
         )
 
 

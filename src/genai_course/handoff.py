@@ -70,7 +70,7 @@ class Lab2Result:
     def describe(self) -> str:
         kind = "LoRA adapter" if self.method == "lora" else "fully fine-tuned model"
         steps = f", {self.steps} training steps" if self.steps is not None else ""
-        return f"Lab 2's {kind} {self.path}{steps}"
+        return f"Lab 2's {kind} ({self.path}{steps})"
 
 
 @dataclass
