@@ -13,12 +13,14 @@ from genai_course.data import course_length_filter, load_dialogsum
 from genai_course.evaluation import (
     compare_on_dialogues,
     drop_over_long,
+    evaluation_set,
     group_references,
     per_dialogue_rouge,
     score_dialogues,
 )
 from genai_course.metrics import MetricInputError, rouge
-from genai_course.prompting import instruction_prompt
+from genai_course.models import load_tokenizer
+from genai_course.prompting import build_prompt, instruction_prompt
 
 # Three test dialogues with three references each; the last one is 620 words (> FLAN-T5's 512 tokens).
 DIALOGUES = {
@@ -151,6 +153,85 @@ def test_over_long_dialogues_are_dropped_and_counted(tmp_path):
     assert dropped == 1 and kept["id"] == ["test_1", "test_0"]
     kept, dropped = drop_over_long(grouped, tokenizer, instruction_prompt, window=40)
     assert dropped == 2 and kept["id"] == ["test_0"]  # 30 words + the instruction's words + EOS fit in 40
+
+
+def test_other_columns_follow_the_dialogues_first_row():
+    rows = Dataset.from_list(
+        [
+            {"id": "test_0_1", "dialogue": "same", "summary": "x", "topic": "a", "slots": ["Anna"]},
+            {"id": "test_1_1", "dialogue": "other", "summary": "z", "topic": "b", "slots": ["Ben"]},
+            {"id": "test_0_2", "dialogue": "same", "summary": "y", "topic": "c", "slots": ["Dora"]},
+        ]
+    )
+    grouped = group_references(rows)
+    assert grouped.column_names == ["id", "dialogue", "references", "topic", "slots"]
+    assert grouped["id"] == ["test_0", "test_1_1"] and grouped["references"] == [["x", "y"], ["z"]]
+    assert grouped["topic"] == ["a", "b"] and grouped["slots"] == [["Anna"], ["Ben"]]
+
+
+def test_a_dialogue_is_dropped_when_any_of_its_prompts_overflows():
+    tokenizer = word_tokenizer()
+    dialogue = "#Person1#: " + words(505)
+    lengths = {style: len(tokenizer(build_prompt(style, dialogue))["input_ids"]) for style in ("instruction", "topic")}
+    assert lengths["instruction"] <= 512 < lengths["topic"], lengths  # the topic question has two words more
+    rows = Dataset.from_dict({"dialogue": [dialogue, "#Person1#: " + words(10)]})
+    assert drop_over_long(rows, tokenizer, instruction_prompt)[1] == 0
+    templates = [instruction_prompt, lambda d: build_prompt("topic", d)]
+    kept, dropped = drop_over_long(rows, tokenizer, templates)
+    assert dropped == 1 and kept["dialogue"] == [rows["dialogue"][1]]
+
+
+@pytest.mark.parametrize("layout", ["hub", "release"])
+def test_the_evaluation_set_scores_each_dialogue_once_and_counts_what_it_leaves_out(tmp_path, layout):
+    (write_hub_layout if layout == "hub" else write_release_layout)(tmp_path)
+    split = load_dialogsum(tmp_path)["test"]
+    tokenizer = word_tokenizer()
+    chosen = evaluation_set(split, tokenizer, ("none", "instruction", "flan"))
+    assert (chosen.n_rows, chosen.n_dialogues, chosen.n_over_long, chosen.window) == (9, 3, 1, 512)
+    assert sorted(chosen.rows["id"]) == ["test_0", "test_1"]  # test_2's 620 words do not fit
+    for key, references in zip(chosen.rows["id"], chosen.rows["references"]):
+        assert sorted(references) == REFERENCES[key]
+    assert chosen.references_per_dialogue == 3.0
+    described = chosen.describe()
+    assert "9 test rows: 3 distinct dialogues" in described and "1 left out" in described and "2 kept" in described
+    first = evaluation_set(split, tokenizer, ("instruction",), n=1)
+    assert len(first.rows) == 1 and first.rows["id"] == chosen.rows["id"][:1] and first.n_over_long == 1
+    # One summary per dialogue, scored against all three references: the best match counts.
+    predictions = [references[2] for references in chosen.rows["references"]]
+    assert score_dialogues(predictions, chosen.rows, aggregate="mean")["rouge1"] == pytest.approx(1.0)
+
+
+def test_on_one_row_per_dialogue_the_evaluation_set_is_the_splits_first_rows_and_scores_the_same():
+    """The tiny world's test split has one summary per dialogue: grouping must change nothing, numbers included."""
+    rows = Dataset.from_list(
+        [
+            {
+                "id": f"test_{i}",
+                "dialogue": "#Person1#: " + words(6, start=10 * i),
+                "summary": words(4, start=10 * i + 1),
+                "topic": f"topic {i}",
+                "slots": [f"w{10 * i + 1}"],
+            }
+            for i in range(8)
+        ]
+    )
+    chosen = evaluation_set(rows, word_tokenizer(), ("none", "instruction", "flan", "topic"), n=6)
+    assert chosen.n_over_long == 0 and chosen.n_dialogues == 8
+    first = rows.select(range(6))
+    for column in ("id", "dialogue", "topic", "slots"):
+        assert chosen.rows[column] == first[column]
+    assert chosen.rows["references"] == [[summary] for summary in first["summary"]]
+    predictions = [words(3, start=10 * i + 2) for i in range(6)]
+    assert rouge(predictions, chosen.rows["references"]) == rouge(predictions, first["summary"])
+
+
+def test_the_tiny_worlds_test_split_is_one_row_per_dialogue_and_every_prompt_fits(tiny_world):
+    test = load_dialogsum("tiny")["test"]
+    chosen = evaluation_set(test, load_tokenizer(str(tiny_world.tokenizer)), ("none", "instruction", "flan", "topic"))
+    assert (chosen.n_dialogues, chosen.n_over_long) == (len(test), 0)
+    assert chosen.rows["id"] == test["id"] and chosen.rows["dialogue"] == test["dialogue"]
+    assert chosen.rows["references"] == [[summary] for summary in test["summary"]]
+    assert chosen.rows["slots"] == test["slots"] and chosen.rows["topic"] == test["topic"]
 
 
 def test_course_length_filter_keeps_200_to_1000_characters():

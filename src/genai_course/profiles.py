@@ -88,7 +88,8 @@ class Profile:
     summarizer: str
     reward_model: str
     dataset: str
-    # The Lab 2 result Lab 3 starts from (the course downloaded one); None: start from ``summarizer``.
+    # The model Lab 3 starts from (the course downloaded its Lab 2 result); None: what Lab 2 saved in the
+    # folder Lab 3 runs in, else ``summarizer`` (see :mod:`genai_course.handoff`).
     finetuned_summarizer: str | None = None
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     dtype: str = "auto"  # "auto" (precision.choose_dtype: bf16 on native-bf16 GPUs, else fp32), "float32", "bfloat16"

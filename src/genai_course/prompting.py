@@ -355,7 +355,7 @@ def run_strategies(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     dialogues: Sequence[str],
-    references: Sequence[str],
+    references: Sequence[str] | Sequence[Sequence[str]],
     strategies: Sequence[Strategy] = LAB1_STRATEGIES,
     *,
     shots: Sequence[Shot] = (),
@@ -367,7 +367,9 @@ def run_strategies(
     (same template and shot count) are computed once.
 
     Prompts that overflow the context window lose shots until they fit (and are counted in
-    ``StrategyRun.n_dropped``), so no prompt is ever silently truncated.
+    ``StrategyRun.n_dropped``), so no prompt is ever silently truncated. ``references`` holds one summary
+    per dialogue or a list of them (real DialogSum's test dialogues: :func:`genai_course.evaluation.
+    evaluation_set`), of which the best-matching one counts.
     """
     if len(dialogues) != len(references):
         raise ValueError(f"Got {len(dialogues)} dialogues but {len(references)} reference summaries.")
