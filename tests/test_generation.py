@@ -5,8 +5,9 @@ import random
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration, T5TokenizerFast
+from stand_in import t5_tokenizer, tiny_t5
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import GenerationConfig, T5ForConditionalGeneration, T5TokenizerFast
 
 from genai_course.generation import ContextWindowError, _trim, check_fits, context_window, generate, generate_ids
 
@@ -31,15 +32,7 @@ def tokenizer() -> T5TokenizerFast:
     raw.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=60, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
     raw.train_from_iterator(sentences(300, seed=0), trainer)
-    raw.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=raw,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        extra_ids=0,
-        model_max_length=160,
-    )
+    return t5_tokenizer(raw, model_max_length=160)
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +42,7 @@ def model(tokenizer) -> T5ForConditionalGeneration:
     A large init scale makes outputs differ between prompts; a stronger EOS row makes some stop early;
     a zero pad row keeps it from emitting padding, which would hide trimming bugs.
     """
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_ff=64,
-        num_layers=2,
-        num_heads=2,
-        d_kv=16,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-        initializer_factor=10.0,
-    )
-    model = T5ForConditionalGeneration(config).eval()
+    model = tiny_t5(tokenizer, initializer_factor=10.0)
     head = model.lm_head.weight.detach().clone()
     head[0] = 0.0
     head[1] *= 2.0

@@ -8,8 +8,8 @@ matplotlib.use("Agg")
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration, T5TokenizerFast
+from stand_in import tiny_t5, trained_word_tokenizer
+from transformers import GenerationConfig, T5ForConditionalGeneration, T5TokenizerFast
 
 from genai_course import prompting
 from genai_course.generation import ContextWindowError, generate
@@ -52,19 +52,7 @@ def tokenizer() -> T5TokenizerFast:
     """A word-level tokenizer (one token per word or punctuation mark, plus EOS), context window 128."""
     corpus = [r["dialogue"] + " " + r["summary"] for r in make_split(200, seed=9)]
     corpus += list(prompting.TEMPLATES.values())
-    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    raw.normalizer = normalizers.NFKC()
-    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    raw.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
-    raw.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(
-        tokenizer_object=raw,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        extra_ids=0,
-        model_max_length=128,
-    )
+    return trained_word_tokenizer(corpus, model_max_length=128)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -253,19 +241,7 @@ def test_generation_presets():
 @pytest.fixture(scope="module")
 def model(tokenizer) -> T5ForConditionalGeneration:
     """A random tiny T5; its pad row is zeroed so it writes words rather than padding."""
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_ff=64,
-        num_layers=2,
-        num_heads=2,
-        d_kv=16,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    model = T5ForConditionalGeneration(config).eval()
+    model = tiny_t5(tokenizer)
     head = model.lm_head.weight.detach().clone()
     head[0] = 0.0
     model.lm_head.weight = torch.nn.Parameter(head)
