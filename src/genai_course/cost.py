@@ -145,8 +145,25 @@ class PeakMemory:
             self._sampled_peak = max(self._sampled_peak, _rss_bytes())
 
 
+LONG_RUN_S = 120.0  # a run forecast to take longer than this says so once its first steps are timed
+FORECAST_AFTER = 5  # steps timed (after the first, warm-up one) before the forecast
+
+
+def forecast(done: int, total: int, seconds_per_step: float, what: str = "steps") -> str | None:
+    """ "about 12 min left ..." for the ``total - done`` steps still to run at ``seconds_per_step``, or None
+    when that is under :data:`LONG_RUN_S` (a short run needs no warning; its progress bar shows the rest)."""
+    left = max(total - done, 0) * seconds_per_step
+    if left < LONG_RUN_S:
+        return None
+    return (
+        f"[genai-course] {done} of {total} {what} done at {seconds_per_step:.3g} s each: about "
+        f"{left / 60:.0f} min left at this pace"
+    )
+
+
 class StepTimer(TrainerCallback):
-    """Wall time of every optimizer step, for ``seconds_per_step`` and the benchmark."""
+    """Wall time of every optimizer step, for ``seconds_per_step`` and the benchmark; a long run prints
+    its forecast once its first steps are timed (:func:`forecast`)."""
 
     def __init__(self) -> None:
         self.durations: list[float] = []
@@ -157,6 +174,10 @@ class StepTimer(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.durations.append(time.perf_counter() - self._start)
+        if len(self.durations) == FORECAST_AFTER + 1 and state.is_world_process_zero:
+            line = forecast(state.global_step, state.max_steps, self.median(), "training steps")
+            if line:
+                print(line, flush=True)
 
     def median(self) -> float:
         """The median step time, leaving out the first (warm-up) step when there are others."""
@@ -219,7 +240,9 @@ __all__ = [
     "WEIGHT_SUFFIXES",
     "RunCost",
     "PeakMemory",
+    "LONG_RUN_S",
     "StepTimer",
+    "forecast",
     "TrainingState",
     "training_state_estimate_mb",
     "saved_size_mb",

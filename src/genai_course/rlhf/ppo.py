@@ -38,6 +38,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 import genai_course.rlhf.core as core
 from genai_course.cache import atomic_directory
+from genai_course.cost import forecast
 from genai_course.generation import generate_ids
 from genai_course.ranks import Ranks
 from genai_course.rlhf.ppo_config import PPOConfig, add_fresh_adapter
@@ -402,6 +403,10 @@ class Seq2SeqPPOTrainer:
                 self._rng.shuffle(pool)
             batch, pool = pool[: self.config.batch_size], pool[self.config.batch_size :]
             stats = self.step(self.ranks.share(batch))
+            if len(self.history) == 2 and self.ranks.is_main:  # the second step: past the warm-up
+                line = forecast(2, steps, stats["seconds"], "PPO steps")
+                if line:
+                    print(line, flush=True)
             bar.set_postfix(
                 reward=f"{stats['reward_mean']:.2f}",
                 kl=f"{stats['kl']:.2f}",
