@@ -23,6 +23,7 @@ from nbformat.v4 import new_code_cell, new_output
 
 from genai_course import provenance
 from genai_course.grading import format_table, grade_notebook, grade_paths, write_csv
+from genai_course.results import LABS
 from genai_course.rubric import Rubric
 
 BETTER = lab2_results(lora_rouge1=0.54)
@@ -62,7 +63,7 @@ def test_shipped_fingerprints_match_the_notebooks():
 
 
 def test_every_lab_has_a_record_cell_setup_cells_and_tests():
-    for lab in ("lab1", "lab2", "lab3"):
+    for lab in LABS:
         release = provenance.load_release(lab)
         assert release["record_cell"]["id"] and len(release["setup_cells"]) >= 3 and len(release["test_cells"]) >= 2
         assert [c["role"] for c in release["setup_cells"]].count("parameters") == 1

@@ -81,7 +81,12 @@ def test_lookup_walks_lists_and_wildcards():
 
 
 def test_every_lab_rubric_loads_and_requires_the_shared_result_keys():
-    expected = {"lab1": "overflow_detected", "lab2": "params.lora.percent", "lab3": "toxicity.ci_high"}
+    expected = {
+        "lab1": "overflow_detected",
+        "lab2": "params.lora.percent",
+        "lab3": "toxicity.ci_high",
+        "lab4": "scaling.law.alpha",
+    }
     for lab, key in expected.items():
         rubric = Rubric.load(find_rubric(lab))
         # every profile a learner can run gets its thresholds (auto resolves to one of them)
@@ -112,6 +117,15 @@ def test_tiny_thresholds_from_the_issues():
     } <= rules("lab2")
     lab3 = {"toxicity.relative_change <= -0.5", "toxicity.ci_high < 0", "rougeL.before - rougeL.after <= 0.02"}
     assert lab3 <= rules("lab3")
+    lab4 = {
+        "formula_matches_all == true",
+        "memory_base.weights_fp32_ratio <= 1.2",
+        "memory_base.training_full_ratio >= 0.8",
+        "scaling.falls_with_size == true",
+        "scaling.optimum_inside == true",
+        "domain.gain.ci_low > 0",
+    }
+    assert lab4 <= rules("lab4")
 
 
 def test_malformed_rubrics_are_rejected_with_the_reason(tmp_path):

@@ -53,7 +53,7 @@ class RunCost:
         return out
 
 
-def _release_freed_memory() -> None:
+def release_freed_memory() -> None:
     """Return freed heap memory to the OS so RSS growth reflects new allocations (glibc only)."""
     gc.collect()
     if sys.platform.startswith("linux"):
@@ -93,7 +93,7 @@ class PeakMemory:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PeakMemory:
-        _release_freed_memory()
+        release_freed_memory()
         if self.device.type == "cuda":
             self.method = "cuda max_memory_allocated"
             torch.cuda.synchronize(self.device)

@@ -1,4 +1,4 @@
-"""Running the labs headless: ``genai-course run {lab1,lab2,lab3,all} [--profile P] [--out DIR]``.
+"""Running the labs headless: ``genai-course run {lab1,lab2,lab3,lab4,all} [--profile P] [--out DIR]``.
 
 The committed notebooks are executed top to bottom with ``nbclient`` in a fresh kernel, the profile
 passed through ``$GENAI_COURSE_PROFILE``. For each lab the executed notebook, its recorded results
@@ -325,7 +325,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Exit code 1 when a lab fails (the failing cell is named), 2 when notebooks are missing."
         ),
     )
-    parser.add_argument("lab", choices=[*LABS, "all"], help="which lab to run, or all three")
+    parser.add_argument("lab", choices=[*LABS, "all"], help="which lab to run, or all of them")
     parser.add_argument(
         "--profile",
         default="auto",

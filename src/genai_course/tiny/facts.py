@@ -58,3 +58,14 @@ def facts_rate(summaries: Sequence[str], rows: Sequence[Mapping]) -> float:
         raise ValueError("No rows to check.")
     checks = [check_facts(s, r["dialogue"], r["slots"]) for s, r in zip(summaries, rows)]
     return sum(c.ok for c in checks) / len(checks)
+
+
+def slot_recall(summaries: Sequence[str], rows: Sequence[Mapping]) -> float:
+    """Share of all the references' slot values that the summaries state: a graded view of the facts
+    (``facts_rate`` counts a summary only when every one of its facts is right)."""
+    if len(summaries) != len(rows):
+        raise ValueError(f"Got {len(summaries)} summaries for {len(rows)} rows.")
+    stated = [mentions(summary, value) for summary, row in zip(summaries, rows) for value in row["slots"]]
+    if not stated:
+        raise ValueError("The rows state no slot values to check.")
+    return sum(stated) / len(stated)

@@ -1,0 +1,161 @@
+"""Continued pre-training: more of the model's own pre-training objective on unlabeled text of a new domain.
+
+A model fine-tuned on a few labeled examples of a domain it never read must learn the domain's words and
+the task at once. Continued (domain-adaptive) pre-training first spends cheap unlabeled text on the
+words, with the self-supervised tasks of the model's own pre-training mix
+(:mod:`genai_course.tiny.pretraining`), each made from the text alone: T5's span corruption (fill in
+masked spans: the domain's words and phrases) and repeating a turn of the dialogue (copying the domain's
+words out of the context, which a summary must do with its names and items). Then comes the usual
+fine-tuning on the labeled examples. Training goes through ``Seq2SeqTrainer`` like Lab 2's; the model
+passed in is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from datasets import Dataset
+from transformers import (
+    DataCollatorForSeq2Seq,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    set_seed,
+)
+
+from genai_course.finetune.result import loss_history
+from genai_course.profiles import Profile
+from genai_course.tiny.pretraining import MixBuilder
+from genai_course.tiny.tokenizer import N_SENTINELS, sentinel
+
+# The pre-training tasks that need nothing but the text, and their shares in continued pre-training.
+SELF_SUPERVISED_MIX = (("span_corruption", 0.5), ("repeat_turn", 0.5))
+
+
+class ContinuedPretrainingError(ValueError):
+    """Bad input to continued pre-training (no texts, a tokenizer without sentinels)."""
+
+
+@dataclass
+class ContinuedPretrainingConfig(Seq2SeqTrainingArguments):
+    """``Seq2SeqTrainingArguments`` with the course's defaults for a short run, and one field of ours."""
+
+    output_dir: str | None = "runs/lab4/continued-pretraining"
+    learning_rate: float = 1e-3
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 16
+    warmup_steps: float = 0.05  # a fraction of the run, as transformers reads values below 1
+    logging_steps: float = 10
+    save_strategy: str = "no"  # minutes of training: nothing to resume
+    report_to: None | str | list[str] = "none"
+    passes: int = 2  # examples per text, each of a task drawn from the mix
+    mix: tuple[tuple[str, float], ...] = SELF_SUPERVISED_MIX
+
+
+@dataclass(frozen=True)
+class DomainBudget:
+    """How much of the new domain Lab 4 uses: unlabeled dialogues, labeled examples, test dialogues, and
+    the two trainings' epochs and learning rates. The labeled budget is the same with and without
+    continued pre-training: only the unlabeled text differs."""
+
+    unlabeled: int = 2000
+    labeled: int = 64
+    test: int = 150
+    pretrain_epochs: float = 2.0
+    pretrain_lr: float = 2e-3
+    finetune_epochs: float = 10.0
+    finetune_lr: float = 1e-3
+
+    @classmethod
+    def for_profile(cls, profile: Profile) -> DomainBudget:
+        """Tiny: measured on three world seeds (labs/lab4_pretraining_scaling/README.md). Full and cpu
+        train flan-t5-base, whose AdamW learning rates are ~10x lower than a 2M-parameter model's; the
+        cpu budget is cut to minutes on a laptop. Neither is measured offline (no Hub here)."""
+        if profile.is_tiny:
+            return cls()
+        if profile.name == "cpu":
+            return cls(
+                unlabeled=300, test=60, pretrain_epochs=1.0, pretrain_lr=1e-4, finetune_epochs=5.0, finetune_lr=3e-4
+            )
+        return cls(pretrain_lr=1e-4, finetune_lr=3e-4)
+
+
+@dataclass
+class ContinuedPretraining:
+    """A continued-pre-trained copy of a model, its logged training losses (every ``logging_steps``) and
+    wall time."""
+
+    model: PreTrainedModel
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    n_examples: int = 0
+
+
+def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The ids of ``<extra_id_0>`` ... (T5's span-corruption sentinels); a clear error if missing."""
+    ids = tokenizer.convert_tokens_to_ids([sentinel(i) for i in range(N_SENTINELS)])
+    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+        raise ContinuedPretrainingError(
+            "The tokenizer has no <extra_id_N> sentinel tokens, so it cannot make span-corruption examples; "
+            "use a T5 tokenizer (FLAN-T5's or the tiny world's)."
+        )
+    return ids
+
+
+def self_supervised_dataset(
+    texts: Sequence[str],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    mix: Sequence[tuple[str, float]] = SELF_SUPERVISED_MIX,
+    seed: int = 0,
+    passes: int = 2,
+) -> Dataset:
+    """``passes`` examples per text (``input_ids``, ``labels``), each of a task drawn from ``mix``, seeded."""
+    if not texts:
+        raise ContinuedPretrainingError("No texts to continue pre-training on; pass the domain's unlabeled texts.")
+    unknown = sorted({task for task, _ in mix} - {task for task, _ in SELF_SUPERVISED_MIX})
+    if unknown:
+        raise ContinuedPretrainingError(
+            f"{unknown} need labels; continued pre-training uses tasks made from the text alone: "
+            f"{', '.join(task for task, _ in SELF_SUPERVISED_MIX)}."
+        )
+    sentinel_ids(tokenizer)  # a clear error before any work
+    builder = MixBuilder(tokenizer, [{"dialogue": text, "scenario": "new"} for text in texts], seed)
+    tasks, weights = [task for task, _ in mix], [weight for _, weight in mix]
+    rows = []
+    for _ in range(passes):
+        for text in texts:
+            source, target = builder.example(builder.rng.choices(tasks, weights)[0], {"dialogue": text})
+            rows.append({"input_ids": source, "labels": target})
+    return Dataset.from_list(rows)
+
+
+def continue_pretraining(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    config: ContinuedPretrainingConfig | None = None,
+) -> ContinuedPretraining:
+    """The self-supervised tasks on ``texts`` with ``Seq2SeqTrainer``, on a copy of ``model``."""
+    config = config or ContinuedPretrainingConfig()
+    set_seed(config.seed)
+    data = self_supervised_dataset(texts, tokenizer, mix=config.mix, seed=config.seed, passes=config.passes)
+    twin = copy.deepcopy(model).float()  # bf16 weights would swallow small updates
+    trainer = Seq2SeqTrainer(
+        model=twin,
+        args=config,
+        train_dataset=data,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=twin, label_pad_token_id=-100),
+        processing_class=tokenizer,
+    )
+    trainer.model_accepts_loss_kwargs = False  # T5's loss is its own batch mean (see finetune.training)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trained = trainer.model.eval().to(next(model.parameters()).dtype)
+    losses = [entry["loss"] for entry in loss_history(trainer.state.log_history)[0]]
+    return ContinuedPretraining(trained, losses, seconds, len(data))
