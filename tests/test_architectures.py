@@ -215,3 +215,21 @@ def test_cross_attention_heatmap_labels_every_token():
     broken = arch.CrossAttention(["a"], ["b"], np.zeros((2, 2)), np.zeros((1, 1, 2, 2)))
     with pytest.raises(ValueError, match="output and"):
         plots.plot_cross_attention(broken)
+
+
+def test_copy_attention_measures_attention_on_the_copied_word_against_even_attention():
+    inputs = ["▁Mike", "▁has", "▁a", "▁party", "."]
+    matrix = np.array(
+        [
+            [0.6, 0.1, 0.1, 0.1, 0.1],  # writing "Mike": most on "Mike"
+            [0.1, 0.1, 0.1, 0.1, 0.6],  # writing "party": most on "." (not an alignment)
+            [0.2, 0.2, 0.2, 0.2, 0.2],  # writing "a": too short to count
+        ]
+    )
+    attention = arch.CrossAttention(inputs, ["▁Mike", "▁party", "▁a"], matrix, matrix[None, None])
+    measured = arch.copy_attention([attention])
+    assert measured["words"] == 2 and measured["argmax_share"] == 0.5
+    assert measured["mass"] == pytest.approx(0.35) and measured["uniform"] == pytest.approx(0.2)
+    assert measured["lift"] == pytest.approx(1.75)
+    with pytest.raises(ValueError, match="nothing was copied"):
+        arch.copy_attention([arch.CrossAttention(inputs, ["▁Anna"], matrix[:1], matrix[None, None, :1])])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -384,3 +384,33 @@ def cross_attention(
         matrix=per_layer_head.mean(axis=(0, 1)),
         per_layer_head=per_layer_head,
     )
+
+
+def _is_copied_word(token: str, input_tokens: Sequence[str]) -> bool:
+    word = token.strip("▁")
+    return token in input_tokens and word.isalpha() and len(word) > 2  # names, days, items; not "a", "."
+
+
+def copy_attention(attentions: Sequence[CrossAttention]) -> dict[str, float]:
+    """How much of its cross-attention the decoder puts on a word while copying it from the input.
+
+    Over every written word (three letters or more) that also occurs in the prompt: ``mass``, the mean
+    attention on that word's input positions; ``uniform``, the same for attention spread evenly (its
+    occurrences over the prompt's length); ``lift``, their ratio; ``argmax_share``, how often the most
+    attended input token is that word. Attention maps are not explanations: this measures how far they
+    look like an alignment.
+    """
+    mass, uniform, top, n = 0.0, 0.0, 0, 0
+    for attention in attentions:
+        inputs = attention.input_tokens
+        for row, token in zip(attention.matrix, attention.output_tokens):
+            if not _is_copied_word(token, inputs):
+                continue
+            where = [i for i, t in enumerate(inputs) if t == token]
+            mass += float(row[where].sum())
+            uniform += len(where) / len(inputs)
+            top += inputs[int(row.argmax())] == token
+            n += 1
+    if n == 0:
+        raise ValueError("No written word occurs in its prompt: nothing was copied to measure.")
+    return {"words": n, "mass": mass / n, "uniform": uniform / n, "lift": mass / uniform, "argmax_share": top / n}

@@ -29,43 +29,41 @@ def _budgets(points: Sequence[GridPoint]) -> list[int]:
     return sorted({p.tokens for p in points})
 
 
-def plot_loss_vs_params(points: Sequence[GridPoint], law: ScalingLaw | None = None) -> Figure:
-    """Validation loss against parameters N (log scale), one line per data budget; the law dashed."""
+def _loss_lines(points: Sequence[GridPoint], along: str, law: ScalingLaw | None, title: str) -> Figure:
+    """Validation loss against ``along`` ("params" or "tokens", log scale), one line per value of the
+    other; the law's prediction dashed beside each line."""
     _check(points)
+    other = "tokens" if along == "params" else "params"
+    xs = _sizes(points) if along == "params" else _budgets(points)
+    fine = np.geomspace(xs[0], xs[-1], 50)
     fig, ax = plt.subplots(figsize=(6, 4))
-    n_fine = np.geomspace(_sizes(points)[0], _sizes(points)[-1], 50)
-    for i, d in enumerate(_budgets(points)):
-        row = sorted((p.params, p.val_loss) for p in points if p.tokens == d)
-        ax.plot(*zip(*row), "o-", color=f"C{i}", label=f"D = {d / 1e3:.0f}k tokens")
+    for i, fixed in enumerate(_budgets(points) if along == "params" else _sizes(points)):
+        row = sorted((getattr(p, along), p.val_loss) for p in points if getattr(p, other) == fixed)
+        if along == "params":
+            label = f"D = {fixed / 1e3:.0f}k tokens"
+        else:
+            label = f"{next(p.shape for p in points if p.params == fixed)} (N = {fixed / 1e3:.0f}k)"
+        ax.plot(*zip(*row), "o-", color=f"C{i}", label=label)
         if law is not None:
-            ax.plot(n_fine, law.loss(n_fine, d), "--", color=f"C{i}", alpha=0.6)
+            predicted = law.loss(fine, fixed) if along == "params" else law.loss(fixed, fine)
+            ax.plot(fine, predicted, "--", color=f"C{i}", alpha=0.6)
     ax.set_xscale("log")
-    ax.set_xlabel("parameters N")
+    ax.set_xlabel("parameters N" if along == "params" else "training tokens D (one pass)")
     ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title("Loss falls with model size" + (" (dashed: fitted law)" if law else ""))
+    ax.set_title(title + (" (dashed: fitted law)" if law else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_loss_vs_params(points: Sequence[GridPoint], law: ScalingLaw | None = None) -> Figure:
+    """Validation loss against parameters N (log scale), one line per data budget; the law dashed."""
+    return _loss_lines(points, "params", law, "Loss falls with model size")
 
 
 def plot_loss_vs_tokens(points: Sequence[GridPoint], law: ScalingLaw | None = None) -> Figure:
     """Validation loss against training tokens D (log scale), one line per model size; the law dashed."""
-    _check(points)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    d_fine = np.geomspace(_budgets(points)[0], _budgets(points)[-1], 50)
-    for i, n in enumerate(_sizes(points)):
-        row = sorted((p.tokens, p.val_loss) for p in points if p.params == n)
-        shape = next(p.shape for p in points if p.params == n)
-        ax.plot(*zip(*row), "o-", color=f"C{i}", label=f"{shape} (N = {n / 1e3:.0f}k)")
-        if law is not None:
-            ax.plot(d_fine, law.loss(n, d_fine), "--", color=f"C{i}", alpha=0.6)
-    ax.set_xscale("log")
-    ax.set_xlabel("training tokens D (one pass)")
-    ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title("Loss falls with data" + (" (dashed: fitted law)" if law else ""))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _loss_lines(points, "tokens", law, "Loss falls with data")
 
 
 def compute_frontier(points: Sequence[GridPoint]) -> list[GridPoint]:
