@@ -31,8 +31,9 @@ from pathlib import Path
 import torch
 from _common import machine  # benchmarks/ (the script's folder)
 from peft import LoraConfig, TaskType, get_peft_model
-from transformers import GenerationConfig, RobertaConfig, RobertaForSequenceClassification, T5ForConditionalGeneration
+from transformers import GenerationConfig, RobertaForSequenceClassification, T5ForConditionalGeneration
 
+from genai_course.architectures import real_family_configs
 from genai_course.models import flan_t5_base_config, flan_t5_small_config
 
 CONFIGS = {"small": flan_t5_small_config, "base": flan_t5_base_config}
@@ -77,15 +78,8 @@ def _generation_seconds(model: torch.nn.Module, generator: torch.Generator) -> f
 def _classifier_seconds(threads: int) -> dict:
     """Seconds of one roberta-base-shaped classifier forward over 32 texts of 128 tokens (after a warm-up)."""
     torch.set_num_threads(threads)
-    config = RobertaConfig(
-        vocab_size=50265,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        max_position_embeddings=514,
-        num_labels=2,
-    )
+    config = real_family_configs()["encoder-only"]  # roberta-base's shape
+    config.num_labels = 2
     model = RobertaForSequenceClassification(config).eval()
     texts = torch.randint(3, config.vocab_size, (32, 128), generator=torch.Generator().manual_seed(0))
     model(input_ids=texts[:2])
