@@ -30,7 +30,7 @@ from transformers import (
 from genai_course.finetune.result import loss_history
 from genai_course.profiles import Profile
 from genai_course.tiny.pretraining import MixBuilder
-from genai_course.tiny.tokenizer import N_SENTINELS, sentinel
+from genai_course.tiny.tokenizer import sentinel_ids
 
 # The pre-training tasks that need nothing but the text, and their shares in continued pre-training.
 SELF_SUPERVISED_MIX = (("span_corruption", 0.5), ("repeat_turn", 0.5))
@@ -95,17 +95,6 @@ class ContinuedPretraining:
     n_examples: int = 0
 
 
-def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """The ids of ``<extra_id_0>`` ... (T5's span-corruption sentinels); a clear error if missing."""
-    ids = tokenizer.convert_tokens_to_ids([sentinel(i) for i in range(N_SENTINELS)])
-    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
-        raise ContinuedPretrainingError(
-            "The tokenizer has no <extra_id_N> sentinel tokens, so it cannot make span-corruption examples; "
-            "use a T5 tokenizer (FLAN-T5's or the tiny world's)."
-        )
-    return ids
-
-
 def self_supervised_dataset(
     texts: Sequence[str],
     tokenizer: PreTrainedTokenizerBase,
@@ -123,7 +112,10 @@ def self_supervised_dataset(
             f"{unknown} need labels; continued pre-training uses tasks made from the text alone: "
             f"{', '.join(task for task, _ in SELF_SUPERVISED_MIX)}."
         )
-    sentinel_ids(tokenizer)  # a clear error before any work
+    try:
+        sentinel_ids(tokenizer)  # a clear error before any work
+    except ValueError as error:
+        raise ContinuedPretrainingError(str(error)) from None
     builder = MixBuilder(tokenizer, [{"dialogue": text, "scenario": "new"} for text in texts], seed)
     tasks, weights = [task for task, _ in mix], [weight for _, weight in mix]
     rows = []

@@ -21,7 +21,7 @@ from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBas
 
 from genai_course.architectures import FAMILY_CLASSES, family_tokenizer
 from genai_course.tiny.pretraining import span_corruption as t5_span_corruption
-from genai_course.tiny.tokenizer import N_SENTINELS, sentinel
+from genai_course.tiny.tokenizer import sentinel_ids
 
 IGNORE = -100  # the label transformers' losses skip
 MLM_PROBABILITY = 0.15
@@ -120,17 +120,6 @@ def _context(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
     """The last CONTEXT_SHOWN tokens of ``ids``, with "…" when earlier ones are left out."""
     shown = tokenizer.decode(ids[-CONTEXT_SHOWN:])
     return shown if len(ids) <= CONTEXT_SHOWN else "… " + shown
-
-
-def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """The ids of ``<extra_id_0>`` … in order; an error if the tokenizer has no sentinels."""
-    ids = tokenizer.convert_tokens_to_ids([sentinel(i) for i in range(N_SENTINELS)])
-    if tokenizer.unk_token_id in ids or None in ids:
-        raise ValueError(
-            f"The tokenizer lacks T5's sentinel tokens {sentinel(0)} … {sentinel(N_SENTINELS - 1)}: "
-            "span corruption needs a T5-style tokenizer (the tiny world's or FLAN-T5's)."
-        )
-    return ids
 
 
 def span_corruption(text: str, tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> ObjectiveExample:

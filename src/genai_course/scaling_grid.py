@@ -18,14 +18,13 @@ version): a re-run trains nothing, and a larger grid trains only its new points.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, get_cosine_with_min_lr_schedule_with_warmup
 
 from genai_course.cache import file_lock
+from genai_course.threads import pinned_threads
 from genai_course.tiny.corpus_build import split_rows
 from genai_course.tiny.paths import TinyWorld
 from genai_course.tiny.recipe import Recipe
@@ -213,17 +213,6 @@ def point_key(shape: ModelShape, tokens: int, settings: TrainSettings, world_ver
         "train": asdict(settings),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def pinned_threads(n: int) -> Iterator[None]:
-    """torch on ``n`` threads inside the block (results depend on the thread count), restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @torch.no_grad()

@@ -33,6 +33,7 @@ from trl import RewardConfig, RewardTrainer
 
 from genai_course.rlhf.preferences import check_pairs, flip_share, simulate_labelers
 from genai_course.rlhf.reward import RewardModel
+from genai_course.threads import pinned_threads
 
 INITS = ("scratch", "classifier_body")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -122,7 +123,7 @@ def train_reward_model(
     config = config or RewardTrainingConfig()
     tokenizer = AutoTokenizer.from_pretrained(classifier)
     model = reward_model_from_classifier(classifier, init=config.init, seed=config.seed)
-    with _threads(config.threads), tempfile.TemporaryDirectory() as tmp:
+    with pinned_threads(config.threads), tempfile.TemporaryDirectory() as tmp:
         # Pinned memory only speeds up copies to a GPU (and warns without one).
         pin = config.dataloader_pin_memory and torch.cuda.is_available() and not config.use_cpu
         args = dataclasses.replace(config, output_dir=tmp, dataloader_pin_memory=pin)
@@ -134,20 +135,6 @@ def train_reward_model(
     losses = [entry for entry in trainer.state.log_history if "loss" in entry]
     noisy = "flipped" in pairs.column_names
     return TrainedReward(model.eval(), tokenizer, seconds, losses, flip_share=flip_share(pairs) if noisy else None)
-
-
-class _threads:
-    """Run a block with ``n`` torch threads (None: unchanged), then restore the previous count."""
-
-    def __init__(self, n: int | None) -> None:
-        self.n, self.before = n, torch.get_num_threads()
-
-    def __enter__(self) -> None:
-        if self.n is not None:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc) -> None:
-        torch.set_num_threads(self.before)
 
 
 @torch.no_grad()

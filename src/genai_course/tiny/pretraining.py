@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerBase
 from genai_course.prompting import Shot, build_prompt, few_shot_prompt
 from genai_course.tiny.corpus import P1, P2, THANKS, WELCOME, first_sentence
 from genai_course.tiny.slots import SLOT_QUESTIONS, pick
-from genai_course.tiny.tokenizer import N_SENTINELS
+from genai_course.tiny.tokenizer import sentinel_ids
 
 Example = tuple[list[int], list[int]]
 SHOT_COUNTS = (1, 2, 3)
@@ -85,7 +85,7 @@ class MixBuilder:
     def __init__(self, tokenizer: PreTrainedTokenizerBase, rows: Sequence[dict], seed: int) -> None:
         self.tokenizer = tokenizer
         self.rng = random.Random(seed)
-        self.sentinels = tokenizer.convert_tokens_to_ids([f"<extra_id_{i}>" for i in range(N_SENTINELS)])
+        self.sentinels = sentinel_ids(tokenizer)
         self.by_scenario: dict[str, list[dict]] = {}
         for row in rows:
             self.by_scenario.setdefault(row["scenario"], []).append(row)

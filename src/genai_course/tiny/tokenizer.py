@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast, RobertaTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast, RobertaTokenizerFast
 
 N_SENTINELS = 16
 CONTEXT_WINDOW = 512  # the same as FLAN-T5, so Lab 1's context lesson transfers
@@ -19,6 +19,17 @@ CONTEXT_WINDOW = 512  # the same as FLAN-T5, so Lab 1's context lesson transfers
 
 def sentinel(i: int) -> str:
     return f"<extra_id_{i}>"
+
+
+def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The ids of ``<extra_id_0>`` … in order (T5's span-corruption markers); an error if it has none."""
+    ids = tokenizer.convert_tokens_to_ids([sentinel(i) for i in range(N_SENTINELS)])
+    if None in ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
+        raise ValueError(
+            f"The tokenizer has no <extra_id_N> sentinel tokens ({sentinel(0)} … {sentinel(N_SENTINELS - 1)}): "
+            "span corruption needs a T5-style tokenizer (the tiny world's or FLAN-T5's)."
+        )
+    return ids
 
 
 def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:

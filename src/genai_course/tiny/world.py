@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from genai_course.cache import atomic_directory, file_lock
+from genai_course.threads import pinned_threads
 from genai_course.tiny.classifier import build_classifier
 from genai_course.tiny.corpus_build import build_corpus
 from genai_course.tiny.paths import MANIFEST, TINY_WORLD_VERSION, TinyWorld, stale_worlds, tiny_world_dir, world_seed
@@ -48,12 +49,8 @@ def ensure_tiny_world(force: bool = False, progress: bool = True, seed: int | No
 
 def build_into(root: Path, recipe: Recipe, progress: bool = True) -> dict:
     """Build every part of the tiny world into ``root`` with torch pinned to the recipe's thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.build_threads)
-    try:
+    with pinned_threads(recipe.build_threads):
         return _build(root, recipe, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _build(root: Path, recipe: Recipe, progress: bool) -> dict:
