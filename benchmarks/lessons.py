@@ -6,7 +6,7 @@ library), and check each lab's results against the tiny rules of its rubric (``l
 the same thresholds the notebooks' check cells and the grader use). Prints one table: every check, its
 value per seed, pass or fail.
 
-    python benchmarks/lessons.py --seeds 0 1 2 [--work DIR] [--labs lab1 lab2 lab3 lab4] [--report]
+    python benchmarks/lessons.py --seeds 0 1 2 [--work DIR] [--labs lab1 ... lab5] [--report]
 
 Each seed costs a build (about 5 minutes on 2 cores) and a run of the labs (about 6 minutes). Not part
 of CI. Exit status 1 when any check fails on any seed.

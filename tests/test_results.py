@@ -39,7 +39,7 @@ def test_payload_refuses_values_that_cannot_be_recorded(bad, error):
 
 
 def test_unknown_lab_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="expected one of lab1, lab2, lab3, lab4"):
+    with pytest.raises(ValueError, match="expected one of lab1, lab2, lab3, lab4, lab5"):
         results_payload("lab9", {}, profile="tiny")
 
 

@@ -86,6 +86,7 @@ def test_every_lab_rubric_loads_and_requires_the_shared_result_keys():
         "lab2": "params.lora.percent",
         "lab3": "toxicity.ci_high",
         "lab4": "scaling.law.alpha",
+        "lab5": "lift.change",
     }
     for lab, key in expected.items():
         rubric = Rubric.load(find_rubric(lab))
@@ -126,6 +127,8 @@ def test_tiny_thresholds_from_the_issues():
         "domain.gain.ci_low > 0",
     }
     assert lab4 <= rules("lab4")
+    lab5 = {"n_questions >= 200", "lift.change >= 0.5", "lift.ci_low > 0", "wrong_passage_drop >= 0.5"}
+    assert lab5 <= rules("lab5")
 
 
 def test_malformed_rubrics_are_rejected_with_the_reason(tmp_path):

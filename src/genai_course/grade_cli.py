@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("lab", help="lab1 ... lab4 (or the folder name, e.g. lab2_finetuning)")
+    parser.add_argument("lab", help="lab1 ... lab5 (or the folder name, e.g. lab2_finetuning)")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="executed notebooks, or folders holding them")
     parser.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     parser.add_argument(

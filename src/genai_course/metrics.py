@@ -171,7 +171,8 @@ def bootstrap_change(
     }
 
 
-def _normalize_answer(text: str) -> str:
+def normalize_answer(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces: "The Soup." and "the soup" are the same answer."""
     return " ".join("".join(ch if ch.isalnum() else " " for ch in str(text).lower()).split())
 
 
@@ -186,7 +187,7 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
         raise MetricInputError(f"{len(predictions)} predictions but {len(references)} references; they must pair up.")
     if not predictions:
         raise MetricInputError("Nothing to score: no predictions.")
-    hits = sum(_normalize_answer(p) == _normalize_answer(r) for p, r in zip(predictions, references))
+    hits = sum(normalize_answer(p) == normalize_answer(r) for p, r in zip(predictions, references))
     return hits / len(predictions)
 
 

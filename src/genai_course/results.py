@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_MIME = "application/vnd.genai-course.results+json"
-LABS = ("lab1", "lab2", "lab3", "lab4")
+LABS = ("lab1", "lab2", "lab3", "lab4", "lab5")
 # The lab id, its folder under labs/ and its notebook under notebooks/ share this stem.
 LAB_NAMES = {
     "lab1": "lab1_prompting",
     "lab2": "lab2_finetuning",
     "lab3": "lab3_detox_rlhf",
     "lab4": "lab4_pretraining_scaling",
+    "lab5": "lab5_reasoning_retrieval",
 }
 
 

@@ -1,4 +1,4 @@
-"""Running the labs headless: ``genai-course run {lab1,lab2,lab3,lab4,all} [--profile P] [--out DIR]``.
+"""Running the labs headless: ``genai-course run {lab1,...,lab5,all} [--profile P] [--out DIR]``.
 
 The committed notebooks are executed top to bottom with ``nbclient`` in a fresh kernel, the profile
 passed through ``$GENAI_COURSE_PROFILE``. For each lab the executed notebook, its recorded results
