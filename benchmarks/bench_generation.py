@@ -33,9 +33,11 @@ from pathlib import Path
 
 import torch
 from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
+from _flops import roofline_seconds
 from transformers import GenerationConfig, T5ForConditionalGeneration
 
 from genai_course.generation import generate
+from genai_course.metrics import rouge
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Case:
 
 
 def tiny_case(case: Case, seed: int) -> tuple:
-    """The tiny summarizer with instruction prompts of the first test dialogues."""
+    """The tiny summarizer with instruction prompts of the first test dialogues (and their references)."""
     from genai_course.data import load_dialogsum
     from genai_course.models import load_summarizer
     from genai_course.profiles import get_profile
@@ -58,8 +60,8 @@ def tiny_case(case: Case, seed: int) -> tuple:
     profile = get_profile("tiny", verbose=False)
     model, tokenizer = load_summarizer(profile)
     test = load_dialogsum(profile.dataset)["test"]
-    prompts = [instruction_prompt(d) for d in test.select(range(case.prompts))["dialogue"]]
-    return model, tokenizer, prompts
+    rows = test.select(range(case.prompts))
+    return model, tokenizer, [instruction_prompt(d) for d in rows["dialogue"]], list(rows["summary"])
 
 
 def base_case(case: Case, seed: int) -> tuple:
@@ -71,7 +73,53 @@ def base_case(case: Case, seed: int) -> tuple:
     tokenizer = stand_in_tokenizer()
     rng = random.Random(seed)
     prompts = [" ".join(f"w{rng.randrange(32_000)}" for _ in range(rng.randint(149, 349))) for _ in range(case.prompts)]
-    return model, tokenizer, prompts
+    return model, tokenizer, prompts, None
+
+
+def with_roofline(row: dict, model, tokenizer, prompts: list[str], roofline: dict | None) -> dict:
+    """The batched time against this machine's limit (benchmarks/roofline.py): the real tokens' FLOPs at
+    the fp32 matmul peak plus one read of the decoder's weights per decode step of each batch."""
+    if roofline is None:
+        return row
+    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    batches = -(-len(prompts) // row["batch_size"])
+    limit = roofline_seconds(
+        model.config,
+        lengths,
+        row["max_new_tokens"],
+        peak_flops=roofline["matmul"]["fp32"]["gflops"] * 1e9,
+        bandwidth=roofline["bandwidth_gbs"] * 1e9,
+        decode_steps=batches * row["max_new_tokens"],
+    )
+    return row | {
+        "roofline_s": round(limit["total_s"], 3),
+        "batched_over_roofline": round(row["batched_s"] / limit["total_s"], 2),
+        "batched_gflops": round(limit["flops"] / row["batched_s"] / 1e9, 1),
+    }
+
+
+def bf16_comparison(model, tokenizer, prompts: list[str], case: Case, references: list[str] | None) -> dict:
+    """Batched generation with bf16 weights against fp32: speed, and how often the greedy outputs agree
+    (with ROUGE-1 of both where references exist)."""
+    config = GenerationConfig(max_new_tokens=case.max_new_tokens, do_sample=False)
+    timings, outputs = {}, {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        model.to(dtype)
+        generate(model, tokenizer, prompts[:2], config, batch_size=2, progress=False)  # warm-up
+        start = time.perf_counter()
+        outputs[name] = generate(model, tokenizer, prompts, config, batch_size=case.batch_size, progress=False)
+        timings[name] = time.perf_counter() - start
+    model.to(torch.float32)
+    row = {
+        "fp32_s": round(timings["fp32"], 3),
+        "bf16_s": round(timings["bf16"], 3),
+        "bf16_speedup": round(timings["fp32"] / timings["bf16"], 2),
+        "greedy_agreement": sum(a == b for a, b in zip(outputs["fp32"], outputs["bf16"])) / len(prompts),
+    }
+    if references:
+        for name in ("fp32", "bf16"):
+            row[f"rouge1_{name}"] = round(rouge(outputs[name], references)["rouge1"], 4)
+    return row
 
 
 def time_both(model, tokenizer, prompts: list[str], case: Case) -> dict:
@@ -105,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-prompts", type=int, help="prompts for the base-shaped model (also its batch size)")
     parser.add_argument("--base-new-tokens", type=int, help="new tokens per prompt for the base-shaped model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 weights against fp32 (batched)")
+    parser.add_argument(
+        "--roofline", type=Path, default=Path("runs/benchmarks/roofline.json"), help="benchmarks/roofline.py's output"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/generation.json"))
     args = parser.parse_args(argv)
     if args.threads:
@@ -122,12 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and key != args.only:
             continue
         try:
-            model, tokenizer, prompts = build(case, args.seed)
+            model, tokenizer, prompts, references = build(case, args.seed)
         except (NotImplementedError, OSError, RuntimeError) as error:  # e.g. the tiny world is not built
             print(f"[skip] {case.name}: {error}", file=sys.stderr)
             rows.append({**asdict(case), "skipped": str(error)})
             continue
-        rows.append(time_both(model, tokenizer, prompts, case))
+        roofline = json.loads(args.roofline.read_text()) if args.roofline.exists() else None
+        row = with_roofline(time_both(model, tokenizer, prompts, case), model, tokenizer, prompts, roofline)
+        if args.bf16:
+            row["bf16"] = bf16_comparison(model, tokenizer, prompts, case, references)
+        rows.append(row)
         del model
     print_table(rows)
     record = {
@@ -136,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads": torch.get_num_threads(),
         "machine": machine(),
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "roofline": str(args.roofline) if args.roofline.exists() else None,
         "torch": torch.__version__,
         "results": rows,
     }
@@ -161,6 +218,18 @@ def print_table(rows: list[dict]) -> None:
             f"{row['one_at_a_time_s']:>10.2f}{row['batched_s']:>10.2f}{row['speedup']:>8.2f}x  "
             f"{'yes' if row['identical_outputs'] else 'NO (' + str(row['differing_outputs']) + ' differ)'}"
         )
+        if "roofline_s" in row:
+            print(
+                f"{'':<22}roofline {row['roofline_s']:.2f} s: batched takes {row['batched_over_roofline']:.2f}x it "
+                f"({row['batched_gflops']:.0f} GFLOP/s)"
+            )
+        if "bf16" in row:
+            b = row["bf16"]
+            rouge_text = f", ROUGE-1 {b['rouge1_fp32']:.4f} -> {b['rouge1_bf16']:.4f}" if "rouge1_fp32" in b else ""
+            print(
+                f"{'':<22}bf16 weights: {b['bf16_s']:.2f} s vs fp32 {b['fp32_s']:.2f} s ({b['bf16_speedup']:.2f}x), "
+                f"greedy outputs agree on {b['greedy_agreement']:.0%}{rouge_text}"
+            )
 
 
 if __name__ == "__main__":

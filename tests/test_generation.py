@@ -9,7 +9,15 @@ from stand_in import t5_tokenizer, tiny_t5
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import GenerationConfig, T5ForConditionalGeneration, T5TokenizerFast
 
-from genai_course.generation import ContextWindowError, _trim, check_fits, context_window, generate, generate_ids
+from genai_course.generation import (
+    ContextWindowError,
+    _trim,
+    check_fits,
+    context_window,
+    encode_in_chunks,
+    generate,
+    generate_ids,
+)
 
 WORDS = (
     "hello there how are you today I am fine thanks let us meet at the station tomorrow morning "
@@ -80,6 +88,24 @@ def test_batch_size_does_not_change_greedy_text(model, tokenizer):
     prompts = sentences(20, seed=2)
     texts = {size: generate(model, tokenizer, prompts, GREEDY, batch_size=size, progress=False) for size in (1, 4, 20)}
     assert texts[1] == texts[4] == texts[20]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 3, 16])
+def test_the_encoder_in_chunks_gives_the_same_greedy_tokens(model, tokenizer, chunk):
+    prompts = sentences(16, seed=6)  # lengths 2-30 words: chunks are padded differently from the batch
+    got = generate_ids(model, tokenizer, prompts, GREEDY, batch_size=16, progress=False, encoder_batch_size=chunk)
+    reference = [one_at_a_time(model, tokenizer, p) for p in prompts]
+    assert all(torch.equal(g, r) for g, r in zip(got, reference))
+
+
+def test_chunked_encoder_outputs_match_the_whole_batch_on_real_tokens(model, tokenizer):
+    texts = sorted(sentences(6, seed=7), key=len, reverse=True)
+    whole = tokenizer(texts, return_tensors="pt", padding=True)
+    expected = model.get_encoder()(**whole).last_hidden_state
+    chunked = encode_in_chunks(model, tokenizer, texts, 2, "cpu").last_hidden_state
+    assert chunked.shape == expected.shape
+    mask = whole["attention_mask"].bool()
+    assert torch.allclose(chunked[mask], expected[mask], atol=1e-5)  # padding differs; it is masked out
 
 
 def test_results_come_back_in_the_callers_order(model, tokenizer):

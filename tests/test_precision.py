@@ -51,6 +51,15 @@ def test_explicit_bf16_on_an_emulating_gpu_is_honoured_with_a_caveat(gpu):
     assert choice.dtype is torch.bfloat16 and "as requested" in choice.reason and "emulates" in choice.reason
 
 
+def test_cpu_bf16_units_are_read_from_the_flags():
+    assert precision.cpu_bf16_units("flags\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile\n") == [
+        "amx_bf16",
+        "avx512_bf16",
+    ]
+    assert precision.cpu_bf16_units("flags\t: fpu sse avx2\n") == []
+    assert precision.cpu_bf16_units("") == []
+
+
 def test_cpu_is_float32_unless_bf16_is_requested():
     default = precision.choose_dtype(CPU)
     assert default.dtype is torch.float32

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import BaseModelOutput
 
 DEFAULT_CONFIG = GenerationConfig(max_new_tokens=50, do_sample=False)
+ENCODER_BATCH_SIZE = 4  # prompts per encoder pass (see encode_in_chunks)
 
 
 class ContextWindowError(ValueError):
@@ -99,17 +101,21 @@ def generate_ids(
     progress: bool = True,
     desc: str = "Generating",
     seed: int | None = None,
+    encoder_batch_size: int | None = ENCODER_BATCH_SIZE,
 ) -> list[torch.Tensor]:
     """Response token ids per prompt (CPU, 1-D), cut after the first EOS and without padding.
 
-    The decoder start token is not included; the EOS token is, when the model produced one.
+    The decoder start token is not included; the EOS token is, when the model produced one. An
+    encoder-decoder model's encoder runs on chunks of ``encoder_batch_size`` prompts of similar length
+    (None: the whole batch at once), and the decoder on the whole batch: see :func:`encode_in_chunks`.
     """
     if isinstance(prompts, str):
         raise TypeError("prompts must be a list of strings, not a single string")
     if not prompts:
         return []
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for name, value in (("batch_size", batch_size), ("encoder_batch_size", encoder_batch_size or 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     config = check_generation_config(config or DEFAULT_CONFIG)
     lengths = check_fits(tokenizer, prompts)
     if seed is not None:
@@ -122,12 +128,18 @@ def generate_ids(
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     try:
         for batch in tqdm(_batches(order, batch_size), desc=desc, disable=not progress, leave=False):
-            encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
-            output = model.generate(
-                input_ids=encoded["input_ids"].to(device),
-                attention_mask=encoded["attention_mask"].to(device),
-                generation_config=config,
-            )
+            texts = [prompts[i] for i in batch]
+            encoded = tokenizer(texts, return_tensors="pt", padding=True)
+            inputs = {
+                "input_ids": encoded["input_ids"].to(device),
+                "attention_mask": encoded["attention_mask"].to(device),
+            }
+            if encoder_batch_size and getattr(model.config, "is_encoder_decoder", False):
+                inputs = {
+                    "encoder_outputs": encode_in_chunks(model, tokenizer, texts, encoder_batch_size, device),
+                    "attention_mask": inputs["attention_mask"],
+                }
+            output = model.generate(**inputs, generation_config=config)
             # A config with return_dict_in_generate=True gives a ModelOutput; the tokens are the same.
             sequences = getattr(output, "sequences", output)
             # Column 0 is the decoder start token (T5: the pad id), not part of the response.
@@ -136,6 +148,33 @@ def generate_ids(
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
+
+
+def encode_in_chunks(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], chunk: int, device
+) -> BaseModelOutput:
+    """The encoder's outputs for ``texts`` (sorted longest first), computed ``chunk`` prompts at a time,
+    each chunk padded only to its own longest prompt, then zero-padded to the batch's longest.
+
+    A batch padded to its longest prompt spends its encoder FLOPs (and attention's n², more) on padding;
+    chunks of similar lengths do not, while the decoder, whose steps are cheap per prompt, still advances
+    the whole batch together. The padded positions are masked out of cross-attention, so their values
+    never reach the output (measured on the flan-t5-base shape, 16 prompts of 179-343 tokens: the encoder
+    in 3.3 s instead of 5.6 s; benchmarks/README.md).
+    """
+    encoder = model.get_encoder()
+    states = []
+    for start in range(0, len(texts), chunk):
+        part = tokenizer(list(texts[start : start + chunk]), return_tensors="pt", padding=True)
+        out = encoder(input_ids=part["input_ids"].to(device), attention_mask=part["attention_mask"].to(device))
+        states.append(out.last_hidden_state)
+    longest = max(s.shape[1] for s in states)
+    left = tokenizer.padding_side == "left"  # the batch's attention mask pads on the same side
+    padded = [
+        torch.nn.functional.pad(s, (0, 0, longest - s.shape[1], 0) if left else (0, 0, 0, longest - s.shape[1]))
+        for s in states
+    ]
+    return BaseModelOutput(last_hidden_state=torch.cat(padded))
 
 
 def _trim(row: torch.Tensor, eos: int | None, pad: int | None) -> torch.Tensor:
@@ -160,9 +199,18 @@ def generate(
     progress: bool = True,
     desc: str = "Generating",
     seed: int | None = None,
+    encoder_batch_size: int | None = ENCODER_BATCH_SIZE,
 ) -> list[str]:
     """Generated text per prompt, in the caller's order, with special tokens removed."""
     ids = generate_ids(
-        model, tokenizer, prompts, config, batch_size=batch_size, progress=progress, desc=desc, seed=seed
+        model,
+        tokenizer,
+        prompts,
+        config,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc,
+        seed=seed,
+        encoder_batch_size=encoder_batch_size,
     )
     return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
