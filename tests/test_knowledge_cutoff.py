@@ -40,7 +40,7 @@ def test_wrong_passages_replace_the_right_one_with_a_planted_value(facts, tokeni
     assert len(got.planted) == 30
     for fact, prompt, value in zip(facts, got.prompts, got.planted):
         assert fact.document not in prompt
-        assert value != fact.current and value in prompt
+        assert value not in (fact.current, fact.stale) and value in prompt
     assert got == kc.wrong_passage_prompts(facts[:30], index, tokenizer, 3, seed=1)  # seeded
 
 
@@ -53,6 +53,7 @@ def test_answer_sources_tell_current_stale_planted_and_other(facts):
     assert sources["planted"] == [False, False, False, True]  # case and punctuation are ignored
     assert sources["other"] == [False, False, True, False]
     assert kc.shares(sources) == {"current": 0.25, "stale": 0.25, "planted": 0.25, "other": 0.25}
+    assert sum(kc.shares(sources).values()) == 1.0  # the sources exclude each other
 
 
 def test_bad_input_is_refused(facts):

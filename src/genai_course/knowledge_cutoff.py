@@ -56,14 +56,15 @@ def wrong_passage_prompts(
     facts: Sequence[Fact], index: BM25Index, tokenizer: PreTrainedTokenizerBase, k: int, seed: int = 0
 ) -> ContextPrompts:
     """As :func:`retrieved_prompts`, with the passage stating the fact (or, where it was not retrieved, the
-    first) replaced by one that states a wrong value in the same words: misinformation in the index."""
+    first) replaced by one that states a wrong value in the same words: misinformation in the index. The
+    wrong value is neither the current nor the stale one, so an answer tells which of the three it read."""
     rng = random.Random(seed)
     hits = index.search_many([f.question for f in facts], k)
     prompts, planted, dropped = [], [], 0
     for fact, found in zip(facts, hits):
         passages = [h.text for h in found]
         where = next((i for i, h in enumerate(found) if h.doc_id == fact.id), 0)
-        wrong = rng.choice([v for v in BY_NAME[fact.attribute].values if v != fact.current])
+        wrong = rng.choice([v for v in BY_NAME[fact.attribute].values if v not in (fact.current, fact.stale)])
         passages[where] = fact.statement(wrong, rng)
         planted.append(wrong)
         packed = pack_passages(fact.question, passages, tokenizer)

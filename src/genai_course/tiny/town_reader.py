@@ -10,7 +10,7 @@ Two tasks, each giving the model what one half of the lesson needs:
   the context, not memory, is right, which is what retrieval augmentation relies on (FLAN's mixture
   holds reading-comprehension tasks for the same reason).
 
-The run takes about a minute on 2 cores, so Lab 5 trains it on first use and caches the model beside the
+The run takes about 45 s on 2 cores, so Lab 5 trains it on first use and caches the model beside the
 world's others, keyed by its recipe and the world: deleting the world deletes it.
 """
 
