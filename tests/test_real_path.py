@@ -19,10 +19,12 @@ from stand_in import word_tokenizer, words
 from transformers import GenerationConfig, T5ForConditionalGeneration
 
 from genai_course import finetune as ft
+from genai_course import knowledge_cutoff as kc
 from genai_course.evaluation import drop_over_long, group_references
 from genai_course.generation import ContextWindowError, generate
 from genai_course.models import flan_t5_base_config, pick_dtype
 from genai_course.prompting import instruction_prompt
+from genai_course.tiny.cutoff_facts import town
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -123,3 +125,17 @@ def test_one_lora_step(model, tokenizer, tmp_path):
     assert frozen == {dtype}  # the frozen base stays in the dtype it was loaded in
     # peft keeps adapters of a half-precision base in float32 (autocast_adapter_dtype): small updates survive.
     assert {p.dtype for p in adapters.values()} == {torch.float32}
+
+
+def test_lab5_retrieval_prompts_fit_flan_t5s_window_and_generate(model, tokenizer):
+    """Lab 5 on the real path: FLAN-T5's 512-token window bounds the packed passages, and the base shape
+    answers retrieval prompts in both dtypes."""
+    facts = town(0)
+    index = kc.fact_index(facts)
+    prompts = kc.retrieved_prompts(facts[:4], index, tokenizer, 3)
+    answers = generate(model, tokenizer, prompts.prompts, FEW_TOKENS, batch_size=4, progress=False)
+    assert len(answers) == 4 and prompts.dropped == 0
+    assert set(kc.answer_sources(answers, facts[:4])) == {"current", "stale", "other"}
+    everything = kc.retrieved_prompts(facts[:1], index, tokenizer, len(index))
+    assert everything.dropped > 0
+    assert len(tokenizer(everything.prompts[0])["input_ids"]) <= 512
