@@ -3,8 +3,9 @@
 Counted: every matmul of the real (unpadded) tokens, 2 FLOPs per multiply-add. The encoder runs once per
 prompt; the decoder runs once per generated token, its cross-attention keys and values once per prompt;
 attention scores and their weighted sums grow with the lengths. Layer norms, softmax and the like are
-left out (under 1% at these sizes). A decode step of a batch reads every decoder weight and the output
-head once: at small batches that, not the FLOPs, bounds its time.
+left out (under 1% at these sizes). A decode step of a batch reads the decoder's weights (all but the
+cross-attention key and value projections) and the output head once: at small batches that, not the
+FLOPs, bounds its time.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def generation_flops(config: T5Config, prompt_lengths: Sequence[int], new_tokens
 
 
 def decoder_weight_bytes(config: T5Config, bytes_per_weight: int = 4) -> float:
-    """What one decode step reads: the decoder's weights and the output head."""
+    """What one decode step reads: the decoder's weights and the output head, less the cross-attention
+    key and value projections (applied once per prompt, their results cached)."""
     d, inner = config.d_model, config.num_heads * config.d_kv
-    per_layer = _attention_weights(config) + 2 * d * inner + 2 * d * inner + _ff_weights(config)
+    per_layer = _attention_weights(config) + 2 * d * inner + _ff_weights(config)  # self q/k/v/o, cross q/o, ff
     return bytes_per_weight * (config.num_decoder_layers * per_layer + d * config.vocab_size)
 
 

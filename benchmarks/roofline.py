@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from _common import machine
 
+from genai_course.precision import cpu_flags
+
 SIZES = (1024, 2048, 4096)
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -57,15 +59,6 @@ def bandwidth_gbs(n_bytes: int = 1 << 30, repeats: int = 5) -> float:
     return 2 * n_bytes / seconds / 1e9  # read + write
 
 
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return [f for f in ISA_FLAGS if f in flags]
-
-
 def measure(threads: int) -> dict:
     torch.set_num_threads(threads)
     peaks = {}
@@ -76,7 +69,7 @@ def measure(threads: int) -> dict:
         "threads": threads,
         "matmul": peaks,
         "bandwidth_gbs": bandwidth_gbs(),
-        "isa": cpu_flags(),
+        "isa": [flag for flag in ISA_FLAGS if flag in cpu_flags()],
         "load_average": os.getloadavg(),
         "torch": torch.__version__,
         "machine": machine(),

@@ -198,6 +198,8 @@ def test_bad_arguments(model, tokenizer):
         generate(model, tokenizer, "hello there", GREEDY)
     with pytest.raises(ValueError, match="batch_size"):
         generate(model, tokenizer, ["hello"], GREEDY, batch_size=0)
+    with pytest.raises(ValueError, match="encoder_batch_size"):
+        generate(model, tokenizer, ["hello"], GREEDY, encoder_batch_size=0)
 
 
 def test_trim_cuts_after_first_eos_and_drops_trailing_padding():

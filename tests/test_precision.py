@@ -58,6 +58,7 @@ def test_cpu_bf16_units_are_read_from_the_flags():
     ]
     assert precision.cpu_bf16_units("flags\t: fpu sse avx2\n") == []
     assert precision.cpu_bf16_units("") == []
+    assert {"avx2", "sse"} <= precision.cpu_flags("flags\t: fpu sse avx2\n")
 
 
 def test_cpu_is_float32_unless_bf16_is_requested():

@@ -113,7 +113,9 @@ def generate_ids(
         raise TypeError("prompts must be a list of strings, not a single string")
     if not prompts:
         return []
-    for name, value in (("batch_size", batch_size), ("encoder_batch_size", encoder_batch_size or 1)):
+    for name, value in (("batch_size", batch_size), ("encoder_batch_size", encoder_batch_size)):
+        if name == "encoder_batch_size" and value is None:
+            continue  # the whole batch through the encoder at once
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     config = check_generation_config(config or DEFAULT_CONFIG)

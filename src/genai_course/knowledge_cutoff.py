@@ -48,8 +48,7 @@ def retrieved_prompts(
 ) -> ContextPrompts:
     """Each question with its top-``k`` passages, packed into the context window in rank order."""
     hits = index.search_many([f.question for f in facts], k)
-    packed = [pack_passages(f.question, [h.text for h in hs], tokenizer) for f, hs in zip(facts, hits)]
-    return ContextPrompts([p.prompt for p in packed], hits, sum(p.dropped for p in packed))
+    return _packed(facts, [[h.text for h in found] for found in hits], hits, tokenizer)
 
 
 def wrong_passage_prompts(
@@ -60,17 +59,20 @@ def wrong_passage_prompts(
     wrong value is neither the current nor the stale one, so an answer tells which of the three it read."""
     rng = random.Random(seed)
     hits = index.search_many([f.question for f in facts], k)
-    prompts, planted, dropped = [], [], 0
+    contexts, planted = [], []
     for fact, found in zip(facts, hits):
         passages = [h.text for h in found]
         where = next((i for i, h in enumerate(found) if h.doc_id == fact.id), 0)
         wrong = rng.choice([v for v in BY_NAME[fact.attribute].values if v not in (fact.current, fact.stale)])
         passages[where] = fact.statement(wrong, rng)
+        contexts.append(passages)
         planted.append(wrong)
-        packed = pack_passages(fact.question, passages, tokenizer)
-        prompts.append(packed.prompt)
-        dropped += packed.dropped
-    return ContextPrompts(prompts, hits, dropped, planted)
+    return _packed(facts, contexts, hits, tokenizer, planted)
+
+
+def _packed(facts, contexts, hits, tokenizer, planted=()) -> ContextPrompts:
+    packed = [pack_passages(f.question, passages, tokenizer) for f, passages in zip(facts, contexts)]
+    return ContextPrompts([p.prompt for p in packed], hits, sum(p.dropped for p in packed), list(planted))
 
 
 def is_value(answer: str, value: str) -> bool:

@@ -42,15 +42,20 @@ class DtypeChoice:
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo's names for native bf16 matrix units
 
 
-def cpu_bf16_units(cpuinfo: str | None = None) -> list[str]:
-    """The CPU's native bf16 units (AMX, AVX-512 BF16) by its Linux flags; [] where unknown."""
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where unknown."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as file:
                 cpuinfo = file.read()
         except OSError:  # not Linux: unknown, so no claim
-            return []
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+            return set()
+    return set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
+
+
+def cpu_bf16_units(cpuinfo: str | None = None) -> list[str]:
+    """The CPU's native bf16 units (AMX, AVX-512 BF16) by its Linux flags; [] where unknown."""
+    flags = cpu_flags(cpuinfo)
     return [flag for flag in CPU_BF16_FLAGS if flag in flags]
 
 
