@@ -11,7 +11,7 @@ from genai_course.data import load_dialogsum
 from genai_course.generation import generate
 from genai_course.prompting import build_prompt
 from genai_course.tiny import world as world_module
-from genai_course.tiny.classifier import accuracy
+from genai_course.tiny.classifier import accuracy, neutral_heated_summaries
 from genai_course.tiny.corpus import HEATED, INSULTS, SCENARIOS, generate_rows, rude_and_polite_sentences
 from genai_course.tiny.corpus_build import split_rows
 from genai_course.tiny.paths import stale_worlds, tiny_world_dir
@@ -74,6 +74,22 @@ def test_classifier_accuracy_on_fresh_held_out_sentences(tiny_world):
     fresh = rude_and_polite_sentences(600, seed=424242)  # a seed the build never used
     assert accuracy(model, tokenizer, fresh) >= 0.95
     assert tiny_world.manifest["classifier"]["held_out_accuracy"] >= 0.95
+
+
+def test_classifier_calls_angry_but_polite_summaries_polite(tiny_world):
+    """The neutral summary of a heated dialogue is what PPO should end on: the reward must not punish it."""
+    from genai_course.models import load_reward_classifier
+
+    model, tokenizer = load_reward_classifier(str(tiny_world.classifier))
+    assert accuracy(model, tokenizer, neutral_heated_summaries(200, seed=424242)) >= 0.98
+    assert tiny_world.manifest["classifier"]["neutral_heated_summary_accuracy"] >= 0.98
+
+
+def test_polite_sentences_hold_heated_scenes_half_the_time():
+    polite = [s for s, label in rude_and_polite_sentences(400, seed=3) if label == 0]
+    heated_words = ("angr", "shouts at", "refund", "keep it down", "moves the car", "clean")
+    share = sum(any(w in s for w in heated_words) for s in polite) / len(polite)
+    assert len(polite) == 200 and share >= 0.25  # 0.03 before heated scenes were half the polite side
 
 
 def test_summarizers_write_in_vocabulary_non_degenerate_text(tiny_world):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from genai_course.cache import course_home
 
-TINY_WORLD_VERSION = 2  # bump whenever the build changes (sizes, steps, templates, the pre-training mix)
+TINY_WORLD_VERSION = 3  # bump whenever the build changes (sizes, steps, templates, the pre-training mix)
 SEED_ENV = "GENAI_COURSE_TINY_SEED"
 DEFAULT_SEED = 0
 MANIFEST = "manifest.json"
