@@ -142,13 +142,17 @@ class GRPODetoxConfig:
 
     ``beta`` is the KL coefficient: trl's default is 0 (no KL term; recent work found it unnecessary
     for reasoning tasks), but detoxification is exactly where a reward model can be gamed, so we keep
-    one. Each step samples ``prompts_per_step`` prompts × ``num_generations`` completions."""
+    one. Each step samples ``prompts_per_step`` prompts × ``num_generations`` completions.
+
+    ``beta`` 0.2: on tiny world v3 (seeds 0/1/2, 40 steps) it removed 71/82/79% of the toxicity and kept
+    the completions on their topic (85-93% name their scenario, as before training); at 0.04 the
+    toxicity fell by 91% but half the completions changed the subject (51-67% on topic)."""
 
     steps: int = 40
     num_generations: int = 8
     prompts_per_step: int = 2
     learning_rate: float = 3e-3
-    beta: float = 0.04
+    beta: float = 0.2
     max_completion_length: int = 40
     lora_r: int = 16
     lora_targets: tuple[str, ...] | None = None  # None: peft's default for the model type (GPT-2: c_attn)
