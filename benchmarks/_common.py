@@ -3,9 +3,11 @@ a description of the machine the numbers were measured on."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 from transformers import T5TokenizerFast
 
@@ -34,3 +36,12 @@ def stand_in_tokenizer(vocab_words: int = 32_000) -> T5TokenizerFast:
 def machine() -> dict:
     """Python, platform and CPU count, stored next to every measurement."""
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def write_record(out: Path, benchmark: str, results: list, **fields) -> None:
+    """The benchmark's JSON record (its fields, the machine, the load average, the results) at ``out``."""
+    record = {"benchmark": benchmark, **fields, "machine": machine()}
+    record |= {"load_average_1min": round(os.getloadavg()[0], 2), "results": results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")

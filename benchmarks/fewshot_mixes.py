@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from _common import machine  # benchmarks/ (the script's folder)
+from _common import write_record  # benchmarks/ (the script's folder)
 from transformers import AutoTokenizer, T5ForConditionalGeneration
 
 from genai_course.generation import generate
 from genai_course.metrics import rouge
-from genai_course.prompting import Shot, few_shot_prompt, generation_presets, pick_shots
+from genai_course.prompting import few_shot_prompt, generation_presets, pick_shots
 from genai_course.threads import pinned_threads
 from genai_course.tiny import pretraining
 from genai_course.tiny.corpus_build import split_rows
@@ -71,14 +70,7 @@ class ProbeMix(pretraining.MixBuilder):
             pools = [self.by_scenario[rng.choice([s for s in scenarios if s != row["scenario"]])]] * k
         else:
             pools = [self.by_scenario[rng.choice(scenarios)] for _ in range(k)]
-        shots = []
-        for pool in pools:
-            shot = rng.choice(pool)
-            while shot is row:
-                shot = rng.choice(pool)
-            shots.append(Shot(shot["dialogue"], pretraining.STYLES[style](shot)))
-        target = pretraining.STYLES[style](row)
-        return self.encode(few_shot_prompt(shots, row["dialogue"]), target)
+        return self.shots_example(pools, style, row)
 
 
 def examples(builder: ProbeMix, rows: list[dict], recipe: Recipe) -> list:
@@ -150,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         gaps = "".join(f"{row['three_minus_one'][d]:>+10.3f}" for d in SHOT_DRAWS)
         print(f"{row['mix']:<16}{gaps}{row['pretraining_s']:>10.0f}s")
     out = args.out or Path(f"runs/benchmarks/fewshot_mixes-seed{args.seed}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": "fewshot_mixes", "world_seed": args.seed, "steps": args.steps, "machine": machine()}
-    record |= {"load_average_1min": round(os.getloadavg()[0], 2), "results": results}
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_record(out, "fewshot_mixes", results, world_seed=args.seed, steps=args.steps)
     return 0
 
 

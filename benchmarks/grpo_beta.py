@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from _common import machine  # benchmarks/ (the script's folder)
+from _common import write_record  # benchmarks/ (the script's folder)
 
 from genai_course import get_profile
 from genai_course.data import load_dialogsum
@@ -86,11 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['beta']:>6}{change:>+16.1%} {before:>16.0%}{after:>7.0%}")
     seed = world_seed()
     out = args.out or Path(f"runs/benchmarks/grpo_beta-seed{seed}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": "grpo_beta", "world_seed": seed, "machine": machine()}
-    record |= {"load_average_1min": round(os.getloadavg()[0], 2), "results": rows}
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_record(out, "grpo_beta", rows, world_seed=seed)
     return 0
 
 

@@ -11,8 +11,9 @@ from genai_course.data import load_dialogsum
 from genai_course.generation import generate
 from genai_course.prompting import build_prompt
 from genai_course.tiny import world as world_module
-from genai_course.tiny.classifier import accuracy, neutral_heated_summaries
-from genai_course.tiny.corpus import HEATED, INSULTS, SCENARIOS, generate_rows, rude_and_polite_sentences
+from genai_course.tiny.classifier import accuracy
+from genai_course.tiny.classifier_data import neutral_heated_summaries, rude_and_polite_sentences
+from genai_course.tiny.corpus import HEATED, INSULTS, SCENARIOS, generate_rows
 from genai_course.tiny.corpus_build import split_rows
 from genai_course.tiny.paths import stale_worlds, tiny_world_dir
 from genai_course.tiny.pretraining import pretraining_examples

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
-from genai_course.tiny.corpus import HEATED, SCENARIOS, rude_and_polite_sentences
+from genai_course.tiny.classifier_data import neutral_heated_summaries, rude_and_polite_sentences
 from genai_course.tiny.recipe import Recipe
 from genai_course.tiny.tokenizer import train_roberta_tokenizer
 
@@ -37,13 +37,6 @@ def accuracy(model, tokenizer, sentences: list[tuple[str, int]]) -> float:
         predicted = model(**enc).logits.argmax(-1)
         correct += int((predicted == torch.tensor([y for _, y in chunk])).sum())
     return correct / len(sentences)
-
-
-def neutral_heated_summaries(n: int, seed: int) -> list[tuple[str, int]]:
-    """``n`` neutral summaries of fresh heated scenes, labelled nothate: what a detoxified policy writes,
-    so the reward must call them polite (a classifier that learns anger instead of insults fails here)."""
-    rng = random.Random(seed)
-    return [(SCENARIOS[HEATED[i % len(HEATED)]](rng).summary, 0) for i in range(n)]
 
 
 def build_classifier(

@@ -465,39 +465,3 @@ def first_sentence(text: str) -> str:
     """The first sentence of a (neutral) summary: what the tiny base model says for FLAN's template."""
     head, dot, _ = text.partition(". ")
     return head + "." if dot else text
-
-
-def rude_and_polite_sentences(n: int, seed: int) -> list[tuple[str, int]]:
-    """Balanced labelled sentences for the hate-speech classifier: 1 = hate (insulting), 0 = nothate.
-
-    Rude sentences are insulting turns and rude summaries. Half of the polite ones come from the same
-    heated scenes (their neutral summaries, gists and insult-free turns: angry but polite), the rest
-    from any scene, so a heated scene's words say nothing and only an insult makes a sentence hate. With
-    heated scenes only as common among polite sentences as in the corpus (one in five), a classifier of
-    world seed 1 (v2) scored every neutral parking summary as hate, and PPO could not detoxify them.
-    """
-    rng = random.Random(seed)
-    out: list[tuple[str, int]] = []
-    for i in range(n):
-        if i % 2 == 0:
-            scene = SCENARIOS[pick(rng, list(HEATED))](rng)
-            rude = [scene.rude_summary] + [t for _, t in scene.turns if _has_insult(t)]
-            out.append((pick(rng, rude), 1))
-        elif i % 4 == 1:
-            out.append((pick(rng, angry_but_polite(SCENARIOS[pick(rng, list(HEATED))](rng))), 0))
-        else:
-            _, scene = generate_scene(rng)
-            polite = [scene.summary, scene.gist] + [t for _, t in scene.turns if not _has_insult(t)]
-            out.append((pick(rng, polite), 0))
-    return out
-
-
-def angry_but_polite(scene: Scene) -> list[str]:
-    """A heated scene's sentences without an insult: its neutral summary (twice as likely as each other
-    sentence: it is what a detoxified summarizer writes), first sentence, gist and insult-free turns."""
-    calm_turns = [t for _, t in scene.turns if not _has_insult(t)]
-    return [scene.summary, scene.summary, first_sentence(scene.summary), scene.gist] + calm_turns
-
-
-def _has_insult(text: str) -> bool:
-    return any(insult in text for insult in INSULTS)

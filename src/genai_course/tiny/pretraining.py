@@ -126,11 +126,15 @@ class MixBuilder:
         else:
             others = sorted(s for s in self.by_scenario if s != row["scenario"])
             pools = [self.by_scenario[rng.choice(others)] for _ in range(k)]
+        return self.shots_example(pools, style, row)
+
+    def shots_example(self, pools: Sequence[Sequence[dict]], style: str, row: dict) -> Example:
+        """One shot drawn from each pool (never ``row`` itself), then ``row``, all answered in ``style``."""
         shots = []
         for pool in pools:
-            shot = rng.choice(pool)
+            shot = self.rng.choice(pool)
             while shot is row:
-                shot = rng.choice(pool)
+                shot = self.rng.choice(pool)
             shots.append(Shot(shot["dialogue"], STYLES[style](shot)))
         return self.encode(few_shot_prompt(shots, row["dialogue"]), STYLES[style](row))
 
