@@ -57,6 +57,13 @@ def decoder_weight_bytes(config: T5Config, bytes_per_weight: int = 4) -> float:
     return bytes_per_weight * (config.num_decoder_layers * per_layer + d * config.vocab_size)
 
 
+def cross_attention_bytes(config: T5Config, prompt_lengths: Sequence[int], bytes_per_value: int = 4) -> float:
+    """What one decode step of a batch reads from the cross-attention cache: every layer's keys and values
+    of every real source token (the roofline above leaves these reads out)."""
+    inner = config.num_heads * config.d_kv
+    return bytes_per_value * config.num_decoder_layers * 2 * inner * sum(prompt_lengths)
+
+
 def roofline_seconds(
     config: T5Config,
     prompt_lengths: Sequence[int],

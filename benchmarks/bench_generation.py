@@ -33,11 +33,14 @@ from pathlib import Path
 
 import torch
 from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
-from _flops import roofline_seconds
+from _flops import cross_attention_bytes, generation_flops, roofline_seconds
 from transformers import GenerationConfig, T5ForConditionalGeneration
 
 from genai_course.generation import generate
 from genai_course.metrics import rouge
+from genai_course.packed_weights import packing_applies
+
+BASE_SHAPE = (768, 2048, 32128)  # d_model, d_ff, vocabulary: the shapes roofline.py's decode GEMMs time
 
 
 @dataclass
@@ -91,11 +94,25 @@ def with_roofline(row: dict, model, tokenizer, prompts: list[str], roofline: dic
         bandwidth=roofline["bandwidth_gbs"] * 1e9,
         decode_steps=batches * row["max_new_tokens"],
     )
-    return row | {
+    row = row | {
         "roofline_s": round(limit["total_s"], 3),
         "batched_over_roofline": round(row["batched_s"] / limit["total_s"], 2),
         "batched_gflops": round(limit["flops"] / row["batched_s"] / 1e9, 1),
     }
+    # The decode steps at the rate this machine's fp32 GEMM reaches for a batch of that many vectors
+    # (roofline.py's decode-shaped GEMMs), with the encoder at the square-GEMM peak and the
+    # cross-attention cache read at the bandwidth: what the kernels allow, as against what the FLOPs and
+    # the weight bytes alone would.
+    step = roofline.get("decode_gemm", {}).get(str(row["batch_size"]))
+    if step is not None and (model.config.d_model, model.config.d_ff, model.config.vocab_size) == BASE_SHAPE:
+        encoder = generation_flops(model.config, lengths, row["max_new_tokens"])["encoder"]
+        decode = batches * row["max_new_tokens"] * step["step_matmul_s"]
+        # Each step also reads its batch's cross-attention keys and values (all batches together: once
+        # per step for all the prompts), at the measured bandwidth.
+        cache = row["max_new_tokens"] * cross_attention_bytes(model.config, lengths) / (roofline["bandwidth_gbs"] * 1e9)
+        kernels = encoder / (roofline["matmul"]["fp32"]["gflops"] * 1e9) + decode + cache
+        row |= {"kernel_bound_s": round(kernels, 3), "batched_over_kernel_bound": round(row["batched_s"] / kernels, 2)}
+    return row
 
 
 def bf16_comparison(model, tokenizer, prompts: list[str], case: Case, references: list[str] | None) -> dict:
@@ -140,6 +157,16 @@ def time_both(model, tokenizer, prompts: list[str], case: Case) -> dict:
     batched = generate(model, tokenizer, prompts, config, batch_size=case.batch_size, desc=f"{case.name}: batched")
     batched_s = time.perf_counter() - start
     lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    unpacked = {}
+    if packing_applies(model, case.batch_size):  # what MKL-prepacked decoder weights buy, same run
+        start = time.perf_counter()
+        plain = generate(
+            model, tokenizer, prompts, config, batch_size=case.batch_size, packed_weights=False, progress=False
+        )
+        unpacked = {
+            "batched_unpacked_s": round(time.perf_counter() - start, 3),
+            "unpacked_identical_outputs": plain == single,
+        }
     return {
         **asdict(case),
         "prompt_tokens_min": min(lengths),
@@ -149,6 +176,7 @@ def time_both(model, tokenizer, prompts: list[str], case: Case) -> dict:
         "speedup": round(single_s / batched_s, 2),
         "identical_outputs": single == batched,
         "differing_outputs": sum(a != b for a, b in zip(single, batched)),
+        **unpacked,
     }
 
 
@@ -231,6 +259,18 @@ def print_table(rows: list[dict]) -> None:
             print(
                 f"{'':<22}roofline {row['roofline_s']:.2f} s: batched takes {row['batched_over_roofline']:.2f}x it "
                 f"({row['batched_gflops']:.0f} GFLOP/s)"
+            )
+        if "batched_unpacked_s" in row:
+            print(
+                f"{'':<22}without MKL-prepacked decoder weights: batched {row['batched_unpacked_s']:.2f} s "
+                f"({row['one_at_a_time_s'] / row['batched_unpacked_s']:.2f}x one at a time), outputs "
+                f"{'identical' if row['unpacked_identical_outputs'] else 'DIFFERENT'}"
+            )
+        if "kernel_bound_s" in row:
+            print(
+                f"{'':<22}at the fp32 GEMM rate of a batch of {row['batch_size']} (roofline.py's decode GEMMs), "
+                f"cross-attention cache reads included: "
+                f"{row['kernel_bound_s']:.2f} s: batched takes {row['batched_over_kernel_bound']:.2f}x it"
             )
         if "bf16" in row:
             b = row["bf16"]

@@ -26,11 +26,14 @@ import argparse
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
+
+from genai_course import packed_weights
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Settings:
     threads: int = 0  # 0: torch's default
     device: str = "auto"
     seed: int = 0
+    packed_weights: bool = True  # generation with MKL-prepacked decoder weights where they apply
 
 
 def _base_shaped(settings: Settings):
@@ -164,6 +168,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", default="runs/benchmarks", help="folder for ppo.json and ppo.md")
+    parser.add_argument(
+        "--no-packed-weights",
+        action="store_true",
+        help="roll out without MKL-prepacked decoder weights (genai_course.packed_weights), to compare",
+    )
     args = parser.parse_args(argv)
     settings = (
         Settings(batch_size=4, mini_batch_size=2, response_tokens=12, prompt_tokens=64, timed_steps=1)
@@ -175,6 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(settings, name, getattr(args, name))
     settings.mini_batch_size = min(settings.mini_batch_size, settings.batch_size)
     settings.threads, settings.device = args.threads, args.device
+    settings.packed_weights = not args.no_packed_weights
+    if not settings.packed_weights:
+        packed_weights.MIN_WIDTH = sys.maxsize  # no model is wide enough: generation never packs
     if settings.timed_steps < 1 or settings.batch_size < 1:
         parser.error("--timed-steps and --batch-size must be >= 1")
 

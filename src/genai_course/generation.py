@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import BaseModelOutput
 
+from genai_course.packed_weights import packed_decoder
+
 DEFAULT_CONFIG = GenerationConfig(max_new_tokens=50, do_sample=False)
 ENCODER_BATCH_SIZE = 4  # prompts per encoder pass (see encode_in_chunks)
 
@@ -102,12 +104,15 @@ def generate_ids(
     desc: str = "Generating",
     seed: int | None = None,
     encoder_batch_size: int | None = ENCODER_BATCH_SIZE,
+    packed_weights: bool = True,
 ) -> list[torch.Tensor]:
     """Response token ids per prompt (CPU, 1-D), cut after the first EOS and without padding.
 
     The decoder start token is not included; the EOS token is, when the model produced one. An
     encoder-decoder model's encoder runs on chunks of ``encoder_batch_size`` prompts of similar length
     (None: the whole batch at once), and the decoder on the whole batch: see :func:`encode_in_chunks`.
+    With ``packed_weights``, a CPU decoder of a real model's width multiplies its batches with
+    MKL-prepacked weights (:mod:`genai_course.packed_weights`; the same tokens, sooner).
     """
     if isinstance(prompts, str):
         raise TypeError("prompts must be a list of strings, not a single string")
@@ -128,28 +133,42 @@ def generate_ids(
     model.eval()
     results: list[torch.Tensor | None] = [None] * len(prompts)
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    rows = min(batch_size, len(prompts)) if packed_weights else 1  # 1: packing never applies
     try:
-        for batch in tqdm(_batches(order, batch_size), desc=desc, disable=not progress, leave=False):
-            texts = [prompts[i] for i in batch]
-            encoded = tokenizer(texts, return_tensors="pt", padding=True)
-            inputs = {
-                "input_ids": encoded["input_ids"].to(device),
-                "attention_mask": encoded["attention_mask"].to(device),
-            }
-            if encoder_batch_size and getattr(model.config, "is_encoder_decoder", False):
-                inputs = {
-                    "encoder_outputs": encode_in_chunks(model, tokenizer, texts, encoder_batch_size, device),
-                    "attention_mask": inputs["attention_mask"],
-                }
-            output = model.generate(**inputs, generation_config=config)
-            # A config with return_dict_in_generate=True gives a ModelOutput; the tokens are the same.
-            sequences = getattr(output, "sequences", output)
-            # Column 0 is the decoder start token (T5: the pad id), not part of the response.
-            for row, index in zip(sequences[:, 1:].cpu(), batch):
-                results[index] = _trim(row, eos, pad)
+        with packed_decoder(model, rows):
+            for batch in tqdm(_batches(order, batch_size), desc=desc, disable=not progress, leave=False):
+                texts = [prompts[i] for i in batch]
+                generated = _generate_batch(model, tokenizer, texts, config, encoder_batch_size, device)
+                for row, index in zip(generated, batch):
+                    results[index] = _trim(row, eos, pad)
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
+
+
+def _generate_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    config: GenerationConfig,
+    encoder_batch_size: int | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """The generated ids of one batch (CPU), without the decoder start token in column 0."""
+    encoded = tokenizer(texts, return_tensors="pt", padding=True)
+    inputs = {
+        "input_ids": encoded["input_ids"].to(device),
+        "attention_mask": encoded["attention_mask"].to(device),
+    }
+    if encoder_batch_size and getattr(model.config, "is_encoder_decoder", False):
+        inputs = {
+            "encoder_outputs": encode_in_chunks(model, tokenizer, texts, encoder_batch_size, device),
+            "attention_mask": inputs["attention_mask"],
+        }
+    output = model.generate(**inputs, generation_config=config)
+    # A config with return_dict_in_generate=True gives a ModelOutput; the tokens are the same.
+    sequences = getattr(output, "sequences", output)
+    return sequences[:, 1:].cpu()  # column 0 is the decoder start token (T5: the pad id)
 
 
 def encode_in_chunks(
@@ -202,6 +221,7 @@ def generate(
     desc: str = "Generating",
     seed: int | None = None,
     encoder_batch_size: int | None = ENCODER_BATCH_SIZE,
+    packed_weights: bool = True,
 ) -> list[str]:
     """Generated text per prompt, in the caller's order, with special tokens removed."""
     ids = generate_ids(
@@ -214,5 +234,6 @@ def generate(
         desc=desc,
         seed=seed,
         encoder_batch_size=encoder_batch_size,
+        packed_weights=packed_weights,
     )
     return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
