@@ -49,19 +49,16 @@ def tiny_t5(
     tokenizer: T5TokenizerFast, seed: int = 0, dropout_rate: float = 0.1, **settings: float
 ) -> T5ForConditionalGeneration:
     """A seeded 2-layer T5 of width 32 for ``tokenizer``, in eval mode: seconds to train on a CPU.
-    ``settings``: further ``T5Config`` fields (e.g. ``initializer_factor``)."""
+    ``settings``: other ``T5Config`` fields, or these sizes replaced (e.g. ``initializer_factor``,
+    ``d_model``)."""
     torch.manual_seed(seed)
+    sizes = {"d_model": 32, "d_ff": 64, "num_layers": 2, "num_heads": 2, "d_kv": 16}
     config = T5Config(
         vocab_size=len(tokenizer),
-        d_model=32,
-        d_ff=64,
-        num_layers=2,
-        num_heads=2,
-        d_kv=16,
         dropout_rate=dropout_rate,
         decoder_start_token_id=tokenizer.pad_token_id,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        **settings,
+        **(sizes | settings),
     )
     return T5ForConditionalGeneration(config).eval()

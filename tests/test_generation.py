@@ -200,6 +200,8 @@ def test_bad_arguments(model, tokenizer):
         generate(model, tokenizer, ["hello"], GREEDY, batch_size=0)
     with pytest.raises(ValueError, match="encoder_batch_size"):
         generate(model, tokenizer, ["hello"], GREEDY, encoder_batch_size=0)
+    with pytest.raises(ValueError, match="packed_weights must be True or False"):
+        generate(model, tokenizer, ["hello"], GREEDY, packed_weights="no")
 
 
 def test_trim_cuts_after_first_eos_and_drops_trailing_padding():

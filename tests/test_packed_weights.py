@@ -8,7 +8,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from stand_in import tiny_t5, word_tokenizer, words
-from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+from transformers import GenerationConfig
 
 from genai_course import packed_weights as pw
 from genai_course.generation import generate_ids
@@ -28,21 +28,8 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def wide(tokenizer):
     """A one-layer T5 as wide as flan-t5-small, so packing applies, with outputs that vary by prompt."""
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=512,
-        d_ff=1024,
-        num_layers=1,
-        num_heads=8,
-        d_kv=64,
-        dropout_rate=0.0,
-        initializer_factor=5.0,
-        decoder_start_token_id=tokenizer.pad_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    return T5ForConditionalGeneration(config).eval()
+    sizes = {"d_model": 512, "d_ff": 1024, "num_layers": 1, "num_heads": 8, "d_kv": 64}
+    return tiny_t5(tokenizer, dropout_rate=0.0, initializer_factor=5.0, **sizes)
 
 
 def prompts(n: int, seed: int = 0) -> list[str]:

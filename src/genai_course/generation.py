@@ -123,6 +123,8 @@ def generate_ids(
             continue  # the whole batch through the encoder at once
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(packed_weights, bool):
+        raise ValueError(f"packed_weights must be True or False, got {packed_weights!r}")
     config = check_generation_config(config or DEFAULT_CONFIG)
     lengths = check_fits(tokenizer, prompts)
     if seed is not None:
