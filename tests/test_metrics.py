@@ -5,7 +5,7 @@ import pytest
 from rouge_score import rouge_scorer, scoring
 
 from genai_course import metrics
-from genai_course.metrics import MetricInputError, bootstrap_change, rouge
+from genai_course.metrics import MetricInputError, bootstrap_change, proportion_interval, rouge
 
 PREDICTIONS = [
     "Person1 asks Person2 to meet at the station tomorrow morning.",
@@ -180,3 +180,21 @@ def test_mean_std_and_table_format():
     lines = text.splitlines()
     assert "rouge1" in lines[0] and lines[1].startswith("flan") and "0.2500" in lines[1]
     assert lines[2].startswith("no_prompt") and "0.1000" in lines[2]
+
+
+def test_proportion_interval_is_wilsons():
+    share, low, high = proportion_interval([True] * 3 + [False] * 197)
+    assert share == 0.015 and low == pytest.approx(0.00511, abs=1e-5) and high == pytest.approx(0.04317, abs=1e-5)
+    assert proportion_interval([True] * 10) == (1.0, pytest.approx(0.7225, abs=1e-4), 1.0)  # stays in [0, 1]
+    share, low, high = proportion_interval([True, False] * 100, confidence=0.9)
+    wider = proportion_interval([True, False] * 100)
+    assert low < 0.5 < high and high - low < wider[2] - wider[1]
+
+
+@pytest.mark.parametrize(
+    "outcomes, confidence, message",
+    [([], 0.95, "no outcomes"), ([1, 0], 0.95, "booleans"), ([True], 1.0, "between 0 and 1")],
+)
+def test_proportion_interval_refuses_bad_input(outcomes, confidence, message):
+    with pytest.raises(MetricInputError, match=message):
+        proportion_interval(outcomes, confidence=confidence)

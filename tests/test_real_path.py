@@ -24,6 +24,8 @@ from genai_course.evaluation import drop_over_long, group_references
 from genai_course.generation import ContextWindowError, generate
 from genai_course.models import flan_t5_base_config, pick_dtype
 from genai_course.prompting import instruction_prompt
+from genai_course.reasoning import correct, reasoning_prompt
+from genai_course.tiny import town_reasoning
 from genai_course.tiny.cutoff_facts import town
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -139,3 +141,17 @@ def test_lab5_retrieval_prompts_fit_flan_t5s_window_and_generate(model, tokenize
     everything = kc.retrieved_prompts(facts[:1], index, tokenizer, len(index))
     assert everything.dropped > 0
     assert len(tokenizer(everything.prompts[0])["input_ids"]) <= 512
+
+
+def test_lab5_multi_step_questions_with_their_fact_generate_on_the_base_shape(model, tokenizer):
+    """Lab 5's reasoning section on the real path: FLAN-T5 gets the fact as context; the prompts of every
+    form fit its window and the base shape answers them in both dtypes, scored without error."""
+    every = [q for qs in town_reasoning.held_out_questions(0).values() for q in qs[:2]]
+    for form in ("direct", "cot", "program"):
+        questions = [q for q in every if form != "program" or q.program]  # programs: arithmetic only
+        prompts = [reasoning_prompt(q.question, form, q.fact) for q in questions]
+        assert all(q.fact in p for q, p in zip(questions, prompts))
+        assert max(len(tokenizer(p)["input_ids"]) for p in prompts) < 100  # far inside 512
+        outputs = generate(model, tokenizer, prompts, FEW_TOKENS, batch_size=4, progress=False)
+        assert len(outputs) == len(questions)
+        assert all(isinstance(ok, bool) for ok in correct(outputs, [q.answer for q in questions], form))

@@ -8,8 +8,10 @@ but seeded, so a number in a notebook is the same on every run. ``aggregate="mea
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from rouge_score import rouge_scorer, scoring
@@ -189,6 +191,26 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
         raise MetricInputError("Nothing to score: no predictions.")
     hits = sum(normalize_answer(p) == normalize_answer(r) for p, r in zip(predictions, references))
     return hits / len(predictions)
+
+
+def proportion_interval(outcomes: Sequence[bool], *, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The share of true outcomes and its Wilson score interval, as (share, low, high).
+
+    Wilson's interval, not the normal approximation: it stays inside [0, 1] and keeps its coverage near
+    0 and 1, where an accuracy of 3 in 200 would otherwise get a negative lower end.
+    """
+    values = list(outcomes)
+    if not values:
+        raise MetricInputError("Nothing to score: no outcomes.")
+    if not all(isinstance(v, (bool, np.bool_)) for v in values):
+        raise MetricInputError("outcomes must be booleans (right or wrong per question).")
+    if not 0 < confidence < 1:
+        raise MetricInputError(f"confidence must be between 0 and 1, got {confidence}.")
+    n, share = len(values), sum(values) / len(values)
+    z = float(NormalDist().inv_cdf((1 + confidence) / 2))
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return share, max(0.0, centre - half), min(1.0, centre + half)
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:

@@ -48,7 +48,9 @@ def _packable(module: torch.nn.Module) -> bool:
 
 
 def decoder_linears(model: PreTrainedModel) -> list[torch.nn.Linear]:
-    """The linear layers a decode step runs: the decoder's and the output head."""
+    """The decoder's linear layers and the output head. Its cross-attention key and value projections
+    are among them but run once per prompt, on more rows than a batch, so they fall back to MKL's plain
+    kernel; they are left in rather than singled out by architecture."""
     layers = [m for m in model.get_decoder().modules() if isinstance(m, torch.nn.Linear)]
     head = model.get_output_embeddings()
     if isinstance(head, torch.nn.Linear) and all(head is not m for m in layers):
