@@ -20,20 +20,18 @@ import dataclasses
 import hashlib
 import json
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from genai_course.cache import atomic_directory, file_lock
 from genai_course.knowledge_cutoff import CLOSED_BOOK_TEMPLATE
 from genai_course.retrieval import CONTEXT_TEMPLATE, BM25Index
-from genai_course.threads import pinned_threads
+from genai_course.tiny.cached_training import Trained, cached, train_from
 from genai_course.tiny.cutoff_facts import BY_NAME, Fact, town
 from genai_course.tiny.paths import TinyWorld
-from genai_course.tiny.summarizer import Example, train_seq2seq
+from genai_course.tiny.summarizer import Example
 
 READER_CODE_VERSION = 1  # bump when the mix or the training changes: cached models of older code retrain
 SHUFFLED_CONTEXTS = 0.3  # reading contexts in random order instead of BM25's
@@ -101,24 +99,17 @@ def reader_examples(tokenizer: PreTrainedTokenizerBase, world_seed: int, recipe:
 
 def train_reader(
     world: TinyWorld, world_seed: int, recipe: ReaderRecipe = ReaderRecipe(), progress: bool = True
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[float]]:
+) -> Trained:
     """The world's pre-trained T5 after the mix (a fresh copy: the world's model is not modified)."""
-    tokenizer = AutoTokenizer.from_pretrained(str(world.tokenizer))
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(world.summarizer))
-    examples = reader_examples(tokenizer, world_seed, recipe)
-    with pinned_threads(recipe.threads):
-        losses = train_seq2seq(
-            model,
-            examples,
-            steps=recipe.steps,
-            batch_size=recipe.batch_size,
-            lr=recipe.lr,
-            seed=recipe.seed + 1000 * world_seed,
-            pad_id=tokenizer.pad_token_id,
-            progress=progress,
-            desc="Lab 5: the town before the cut-off",
-        )
-    return model, tokenizer, losses
+    return train_from(
+        world.summarizer,
+        lambda tokenizer: reader_examples(tokenizer, world_seed, recipe),
+        recipe,
+        world_seed,
+        desc="Lab 5: the town before the cut-off",
+        tokenizer_from=world.tokenizer,
+        progress=progress,
+    )
 
 
 def reader_folder(world: TinyWorld, recipe: ReaderRecipe) -> Path:
@@ -131,15 +122,4 @@ def ensure_reader(
     """Lab 5's model from the world's cache, trained first if it is not there (once per recipe); the
     dict holds the recipe, the training losses and seconds."""
     folder = reader_folder(world, recipe)
-    with file_lock(world.root / ".lab5.lock"):  # two notebooks on one world train it once
-        if not (folder / "reader.json").exists():
-            start = time.perf_counter()
-            model, tokenizer, losses = train_reader(world, world_seed, recipe, progress)
-            info = {"recipe": dataclasses.asdict(recipe), "losses": losses, "seconds": time.perf_counter() - start}
-            with atomic_directory(folder) as tmp:
-                model.save_pretrained(tmp)
-                tokenizer.save_pretrained(tmp)
-                (tmp / "reader.json").write_text(json.dumps(info))
-    info = json.loads((folder / "reader.json").read_text())
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(folder)).eval()
-    return model, AutoTokenizer.from_pretrained(str(folder)), info
+    return cached(world, folder, "reader.json", recipe, lambda: train_reader(world, world_seed, recipe, progress))
