@@ -144,14 +144,16 @@ def test_lab5_retrieval_prompts_fit_flan_t5s_window_and_generate(model, tokenize
 
 
 def test_lab5_multi_step_questions_with_their_fact_generate_on_the_base_shape(model, tokenizer):
-    """Lab 5's reasoning section on the real path: FLAN-T5 gets the fact as context; the prompts of every
-    form fit its window and the base shape answers them in both dtypes, scored without error."""
+    """Lab 5's reasoning section on the real path: FLAN-T5 gets the fact as context and a worked example;
+    the prompts of every form fit its window and the base shape answers them in both dtypes, scored
+    without error."""
     every = [q for qs in town_reasoning.held_out_questions(0).values() for q in qs[:2]]
     for form in ("direct", "cot", "program"):
         questions = [q for q in every if form != "program" or q.program]  # programs: arithmetic only
-        prompts = [reasoning_prompt(q.question, form, q.fact) for q in questions]
-        assert all(q.fact in p for q, p in zip(questions, prompts))
-        assert max(len(tokenizer(p)["input_ids"]) for p in prompts) < 100  # far inside 512
+        shot = town_reasoning.worked_example(0, questions[0].family, form)  # as the notebook asks FLAN-T5
+        prompts = [reasoning_prompt(q.question, form, q.fact, example=shot) for q in questions]
+        assert all(q.fact in p and p.startswith(shot[0]) for q, p in zip(questions, prompts))
+        assert max(len(tokenizer(p)["input_ids"]) for p in prompts) < 200  # far inside 512
         outputs = generate(model, tokenizer, prompts, FEW_TOKENS, batch_size=4, progress=False)
         assert len(outputs) == len(questions)
         assert all(isinstance(ok, bool) for ok in correct(outputs, [q.answer for q in questions], form))

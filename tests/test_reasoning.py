@@ -64,3 +64,15 @@ def test_the_plot_has_a_bar_per_form_and_family_and_refuses_nothing_to_plot():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["days", "passes"]
     with pytest.raises(ValueError, match="No accuracies"):
         plots.plot_answer_forms({})
+
+
+def test_a_worked_example_goes_before_the_question_and_must_be_a_pair():
+    shot = ("Question: How much for 2?\nWrite a program.", "mul(2, 5)")
+    prompt = rs.reasoning_prompt("How much for 3?", "program", context="A pass costs 4 dollars.", example=shot)
+    assert prompt == (
+        "Question: How much for 2?\nWrite a program.\nmul(2, 5)\n\n"
+        "Context:\nA pass costs 4 dollars.\n\nQuestion: How much for 3?\nWrite a program."
+    )
+    for bad in (("only a prompt",), ("", "mul(2, 5)"), "mul(2, 5)"):
+        with pytest.raises(rs.ReasoningError, match="example must be a"):
+            rs.reasoning_prompt("How much for 3?", "program", example=bad)

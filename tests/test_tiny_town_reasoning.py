@@ -93,3 +93,15 @@ def test_ensure_reasoner_needs_the_reader_then_trains_once(tiny_world, tmp_path,
     again, _, info_again = trs.ensure_reasoner(tiny_world, 0, recipe, reader, progress=False)
     assert info_again == info
     assert all((a == b).all() for a, b in zip(model.parameters(), again.parameters()))
+
+
+def test_targets_and_the_one_shot_example_come_from_a_trained_place():
+    recipe = trs.ReasonerRecipe()
+    trained, _ = trs.split_places(0, recipe)
+    q = trs.passes_question(_fact("price"), 3)
+    assert [trs.target(q, form) for form in ("direct", "cot", "program")] == [q.answer, q.rationale, q.program]
+    with pytest.raises(ValueError, match="no 'program' answer"):
+        trs.target(trs.day_question(_fact("closed"), 1), "program")
+    prompt, answer = trs.worked_example(0, "passes", "program", recipe)
+    assert any(place in prompt for place in trained) and answer.startswith("mul(")
+    assert prompt.startswith("Context:\nA day pass at the ") and prompt.endswith("Write a program.")

@@ -34,8 +34,15 @@ def _check_form(form: str) -> str:
     return form
 
 
-def reasoning_prompt(question: str, form: str, context: str | None = None) -> str:
-    """The prompt for ``question`` in answer ``form``; ``context`` (facts the model is given) goes first."""
+def reasoning_prompt(
+    question: str, form: str, context: str | None = None, example: tuple[str, str] | None = None
+) -> str:
+    """The prompt for ``question`` in answer ``form``; ``context`` (facts the model is given) goes first.
+
+    ``example`` is a worked (prompt, answer) pair in the same form, put before everything: one-shot
+    prompting, for a model that was never trained on the form (the tiny model was; FLAN-T5 was not
+    trained to write ``mul(3, 16)``).
+    """
     if not isinstance(question, str) or not question.strip():
         raise ReasoningError(f"question must be a non-empty string, got {question!r}.")
     trigger = TRIGGERS[_check_form(form)]
@@ -44,7 +51,12 @@ def reasoning_prompt(question: str, form: str, context: str | None = None) -> st
         if context is None
         else CONTEXT_QUESTION_TEMPLATE.format(context=context, question=question)
     )
-    return f"{base}\n{trigger}" if trigger else base
+    prompt = f"{base}\n{trigger}" if trigger else base
+    if example is None:
+        return prompt
+    if not (isinstance(example, tuple) and len(example) == 2 and all(isinstance(x, str) and x for x in example)):
+        raise ReasoningError(f"example must be a (prompt, answer) pair of non-empty strings, got {example!r}.")
+    return f"{example[0]}\n{example[1]}\n\n{prompt}"
 
 
 def final_answer(output: str, form: str) -> str:

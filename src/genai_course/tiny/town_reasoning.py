@@ -141,6 +141,25 @@ def held_out_questions(
     return {family: multi_step_questions(facts, held_out, family) for family in FAMILIES}
 
 
+def target(question: MultiStepQuestion, form: str) -> str:
+    """What the model should write for ``question`` in ``form``: the answer, the worked answer, or the
+    program."""
+    targets = {"direct": question.answer, "cot": question.rationale, "program": question.program}
+    if targets.get(form) is None:
+        raise ValueError(f"a {question.family} question has no {form!r} answer; forms: direct, cot, program.")
+    return targets[form]
+
+
+def worked_example(
+    world_seed: int, family: str, form: str, recipe: ReasonerRecipe = ReasonerRecipe()
+) -> tuple[str, str]:
+    """A one-shot (prompt, answer) pair in ``form`` about a *trained* place, with its fact as context:
+    the example that shows a model which has not learned the form (FLAN-T5) what to write."""
+    trained, _ = split_places(world_seed, recipe)
+    question = multi_step_questions(town(world_seed), trained[:1], family)[1]
+    return reasoning_prompt(question.question, form, question.fact), target(question, form)
+
+
 def _single_step_pairs(facts: list[Fact]) -> list[tuple[str, str]]:
     pairs = []
     for fact in facts:
@@ -167,8 +186,8 @@ def reasoner_pairs(world_seed: int, recipe: ReasonerRecipe) -> list[tuple[str, s
     pairs += _week_pairs() * recipe.week_drills
     for family in FAMILIES:
         for q in multi_step_questions(facts, trained, family):
-            forms = [("direct", q.answer), ("cot", q.rationale)] + ([("program", q.program)] if q.program else [])
-            pairs += [(reasoning_prompt(q.question, form), target) for form, target in forms] * recipe.question_passes
+            forms = ("direct", "cot", "program") if q.program else ("direct", "cot")
+            pairs += [(reasoning_prompt(q.question, form), target(q, form)) for form in forms] * recipe.question_passes
     random.Random(recipe.seed + 1000 * world_seed).shuffle(pairs)
     return pairs
 
