@@ -34,6 +34,13 @@ class TrainingRecipe(Protocol):
     threads: int
 
 
+def tokenized_pairs(tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]]) -> list[Example]:
+    """(prompt, target) text pairs as token ids, in the same order."""
+    sources = tokenizer([s for s, _ in pairs], verbose=False)["input_ids"]
+    targets = tokenizer([t for _, t in pairs], verbose=False)["input_ids"]
+    return list(zip(sources, targets))
+
+
 def train_from(
     start: Path,
     examples: Callable[[PreTrainedTokenizerBase], list[Example]],

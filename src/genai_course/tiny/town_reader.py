@@ -28,7 +28,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from genai_course.knowledge_cutoff import CLOSED_BOOK_TEMPLATE
 from genai_course.retrieval import CONTEXT_TEMPLATE, BM25Index
-from genai_course.tiny.cached_training import Trained, cached, train_from
+from genai_course.tiny.cached_training import Trained, cached, tokenized_pairs, train_from
 from genai_course.tiny.cutoff_facts import BY_NAME, Fact, town
 from genai_course.tiny.paths import TinyWorld
 from genai_course.tiny.summarizer import Example
@@ -92,9 +92,7 @@ def reader_examples(tokenizer: PreTrainedTokenizerBase, world_seed: int, recipe:
     pairs = closed_book_examples(facts) * recipe.closed_book_passes
     pairs += reading_examples(facts, recipe.reading_examples, rng, recipe.max_passages)
     rng.shuffle(pairs)
-    sources = tokenizer([s for s, _ in pairs], verbose=False)["input_ids"]
-    targets = tokenizer([t for _, t in pairs], verbose=False)["input_ids"]
-    return list(zip(sources, targets))
+    return tokenized_pairs(tokenizer, pairs)
 
 
 def train_reader(

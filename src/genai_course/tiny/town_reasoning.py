@@ -28,11 +28,10 @@ from pathlib import Path
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from genai_course.reasoning import reasoning_prompt
-from genai_course.tiny.cached_training import Trained, cached, train_from
+from genai_course.tiny.cached_training import Trained, cached, tokenized_pairs, train_from
 from genai_course.tiny.corpus import DAYS
 from genai_course.tiny.cutoff_facts import Fact, town
 from genai_course.tiny.paths import TinyWorld
-from genai_course.tiny.summarizer import Example
 from genai_course.tiny.town_reader import ReaderRecipe, closed_book_examples, reader_folder
 
 REASONER_CODE_VERSION = 1  # bump when the questions, the mix or the training change
@@ -192,19 +191,13 @@ def reasoner_pairs(world_seed: int, recipe: ReasonerRecipe) -> list[tuple[str, s
     return pairs
 
 
-def _tokenized(tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]]) -> list[Example]:
-    sources = tokenizer([s for s, _ in pairs], verbose=False)["input_ids"]
-    targets = tokenizer([t for _, t in pairs], verbose=False)["input_ids"]
-    return list(zip(sources, targets))
-
-
 def train_reasoner(
     world: TinyWorld, world_seed: int, recipe: ReasonerRecipe, reader: ReaderRecipe, progress: bool = True
 ) -> Trained:
     """Lab 5's cached reader after the reasoning mix (a fresh copy: the cached reader is not modified)."""
     return train_from(
         reader_folder(world, reader),
-        lambda tokenizer: _tokenized(tokenizer, reasoner_pairs(world_seed, recipe)),
+        lambda tokenizer: tokenized_pairs(tokenizer, reasoner_pairs(world_seed, recipe)),
         recipe,
         world_seed,
         desc="Lab 5: multi-step questions",
