@@ -91,3 +91,14 @@ def test_hub_offline_flag_short_circuits(monkeypatch):
 def test_describe_names_models():
     text = Profile(name="x", summarizer="s", reward_model="r", dataset="d").describe()
     assert "summarizer=s" in text and "dataset=d" in text
+
+
+def test_the_ppo_kl_weight_reaches_ppo_and_refuses_a_negative_value():
+    from genai_course.rlhf import PPOConfig  # noqa: PLC0415 - only this test needs the PPO stack
+
+    assert PPOConfig.from_profile(get_profile("full")).init_kl_coef == 0.2  # the course's beta
+    assert PPOConfig.from_profile(get_profile("tiny")).init_kl_coef == 0.4
+    assert PPOConfig.from_profile(get_profile("tiny", ppo_init_kl_coef=0.0)).init_kl_coef == 0.0
+    for bad in (-0.1, float("nan"), "0.4", True):
+        with pytest.raises(ProfileError, match="ppo_init_kl_coef must be a number >= 0"):
+            get_profile("tiny", ppo_init_kl_coef=bad)

@@ -110,6 +110,7 @@ class PPOConfig:
             batch_size=profile.ppo_batch_size,
             mini_batch_size=profile.ppo_mini_batch_size,
             ppo_epochs=profile.ppo_epochs,
+            init_kl_coef=profile.ppo_init_kl_coef,
             max_new_tokens=profile.max_new_tokens,
             generation_batch_size=max(profile.eval_batch_size, 1),
             seed=profile.seed,
