@@ -61,3 +61,36 @@ def test_tiny_models_load_through_from_pretrained(tiny_world):
     classifier, _ = load_reward_classifier(profile)
     assert type(classifier).__name__ == "RobertaForSequenceClassification"
     assert classifier.config.id2label == {0: "nothate", 1: "hate"}
+
+
+def _small_t5_config():
+    config = models.flan_t5_base_config()
+    for name, value in {"d_model": 64, "d_kv": 16, "d_ff": 96, "num_layers": 2, "num_decoder_layers": 2}.items():
+        setattr(config, name, value)
+    config.num_heads, config.vocab_size = 4, 3000  # 3000 x 64 = 192,000 values: a block and a bit, repeated
+    return config
+
+
+def test_a_random_model_has_from_configs_layers_ties_and_dtype_and_every_weight_written():
+    from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415 - the reference build, only here
+
+    config = _small_t5_config()
+    reference = AutoModelForSeq2SeqLM.from_config(config)
+    for dtype in (torch.float32, torch.bfloat16):
+        model = models.random_seq2seq(config, dtype=dtype, seed=3)
+        shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+        assert shapes == {name: tuple(p.shape) for name, p in reference.named_parameters()}
+        assert count_parameters(model) == count_parameters(reference)
+        assert model.lm_head.weight is model.shared.weight is model.encoder.embed_tokens.weight  # tied again
+        assert {p.dtype for p in model.parameters()} == {dtype} and not model.training
+        for name, p in model.named_parameters():
+            assert torch.isfinite(p).all(), name
+            if "layer_norm" in name:
+                assert torch.equal(p, torch.ones_like(p)), name
+            else:
+                assert 0.3 < float(p.detach().float().std() * p.shape[-1] ** 0.5) < 3, name  # drawn, scaled by fan-in
+    again, other = models.random_seq2seq(config, seed=3), models.random_seq2seq(config, seed=4)
+    assert torch.equal(again.shared.weight, models.random_seq2seq(config, seed=3).shared.weight)  # seeded
+    assert not torch.equal(again.shared.weight, other.shared.weight)
+    ids = torch.tensor([[5, 6, 7, 1]])
+    assert torch.isfinite(again(input_ids=ids, labels=ids).loss)  # a usable model, not only a shape

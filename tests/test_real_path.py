@@ -22,7 +22,7 @@ from genai_course import finetune as ft
 from genai_course import knowledge_cutoff as kc
 from genai_course.evaluation import drop_over_long, group_references
 from genai_course.generation import ContextWindowError, generate
-from genai_course.models import flan_t5_base_config, pick_dtype
+from genai_course.models import flan_t5_base_config, pick_dtype, random_seq2seq
 from genai_course.prompting import instruction_prompt
 from genai_course.reasoning import correct, reasoning_prompt
 from genai_course.tiny import town_reasoning
@@ -40,8 +40,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def fp32_model() -> T5ForConditionalGeneration:
-    torch.manual_seed(0)
-    return T5ForConditionalGeneration(flan_t5_base_config()).eval()
+    return random_seq2seq(flan_t5_base_config(), seed=0)  # the real shape; its weights' values do not matter
 
 
 @pytest.fixture(scope="module", params=list(DTYPES))

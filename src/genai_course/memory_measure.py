@@ -28,7 +28,7 @@ from genai_course.memory import (
     int8_weights_estimate,
     memory_estimate,
 )
-from genai_course.models import count_parameters, from_pretrained_checked, pick_device
+from genai_course.models import count_parameters, from_pretrained_checked, pick_device, random_seq2seq
 from genai_course.quantization import model_bytes, quantize_int8
 
 METHODS = ("full", "lora")
@@ -82,11 +82,11 @@ class Measured:
 
 
 def config_factory(config: PretrainedConfig, seed: int = 0) -> ModelFactory:
-    """Builds a randomly initialised seq2seq model of ``config`` in the dtype asked for (nothing downloaded)."""
+    """Builds a seq2seq model of ``config`` with random weights in the dtype asked for (nothing downloaded;
+    :func:`genai_course.models.random_seq2seq`, since memory does not depend on the weights' values)."""
 
     def build(dtype: torch.dtype) -> PreTrainedModel:
-        torch.manual_seed(seed)
-        return AutoModelForSeq2SeqLM.from_config(config, dtype=dtype)
+        return random_seq2seq(config, dtype=dtype, seed=seed)
 
     return build
 
