@@ -26,14 +26,11 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from _common import machine, stand_in_tokenizer  # benchmarks/ (the script's folder)
-
-from genai_course import packed_weights
 
 
 @dataclass
@@ -46,7 +43,7 @@ class Settings:
     threads: int = 0  # 0: torch's default
     device: str = "auto"
     seed: int = 0
-    packed_weights: bool = True  # generation with MKL-prepacked decoder weights where they apply
+    packed_weights: bool = False  # rollouts with MKL-prepacked decoder weights where they apply (opt-in)
 
 
 def _base_shaped(settings: Settings):
@@ -103,6 +100,7 @@ def measure(name: str, settings: Settings) -> dict:
         min_new_tokens=settings.response_tokens,
         generation_batch_size=settings.batch_size,
         forward_batch_size=settings.batch_size,
+        packed_weights=settings.packed_weights,
         seed=settings.seed,
     )
     trainer = Seq2SeqPPOTrainer(config, model, tokenizer, reward_fn)
@@ -169,9 +167,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", default="runs/benchmarks", help="folder for ppo.json and ppo.md")
     parser.add_argument(
-        "--no-packed-weights",
+        "--packed-weights",
         action="store_true",
-        help="roll out without MKL-prepacked decoder weights (genai_course.packed_weights), to compare",
+        help="roll out with MKL-prepacked decoder weights (genai_course.packed_weights, opt-in), to compare",
     )
     args = parser.parse_args(argv)
     settings = (
@@ -184,9 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(settings, name, getattr(args, name))
     settings.mini_batch_size = min(settings.mini_batch_size, settings.batch_size)
     settings.threads, settings.device = args.threads, args.device
-    settings.packed_weights = not args.no_packed_weights
-    if not settings.packed_weights:
-        packed_weights.MIN_WIDTH = sys.maxsize  # no model is wide enough: generation never packs
+    settings.packed_weights = args.packed_weights
     if settings.timed_steps < 1 or settings.batch_size < 1:
         parser.error("--timed-steps and --batch-size must be >= 1")
 

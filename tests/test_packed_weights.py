@@ -10,8 +10,10 @@ from peft import LoraConfig, get_peft_model
 from stand_in import tiny_t5, word_tokenizer, words
 from transformers import GenerationConfig
 
+from genai_course import generation
 from genai_course import packed_weights as pw
 from genai_course.generation import generate_ids
+from genai_course.rlhf import PPOConfig, Seq2SeqPPOTrainer
 
 pytestmark = [
     pytest.mark.usefixtures("one_thread"),
@@ -47,7 +49,7 @@ def test_packing_applies_to_a_wide_cpu_float32_decoder_only(wide, tokenizer):
 
 def test_packed_batches_give_the_plain_kernels_tokens(wide, tokenizer):
     texts = prompts(11)
-    packed = generate_ids(wide, tokenizer, texts, GREEDY, batch_size=4, progress=False)
+    packed = generate_ids(wide, tokenizer, texts, GREEDY, batch_size=4, progress=False, packed_weights=True)
     plain = generate_ids(wide, tokenizer, texts, GREEDY, batch_size=4, progress=False, packed_weights=False)
     single = generate_ids(wide, tokenizer, texts, GREEDY, batch_size=1, progress=False)
     assert [t.tolist() for t in packed] == [t.tolist() for t in plain] == [t.tolist() for t in single]
@@ -101,8 +103,28 @@ def test_a_lora_wrapped_decoder_packs_and_keeps_its_tokens(wide, tokenizer):
             torch.nn.init.normal_(param, std=0.5)  # a trained adapter: the update changes the outputs
     texts = prompts(8, seed=1)
     assert pw.packing_applies(policy, 4)
-    packed = generate_ids(policy, tokenizer, texts, GREEDY, batch_size=4, progress=False)
+    packed = generate_ids(policy, tokenizer, texts, GREEDY, batch_size=4, progress=False, packed_weights=True)
     plain = generate_ids(policy, tokenizer, texts, GREEDY, batch_size=4, progress=False, packed_weights=False)
     base = generate_ids(wide, tokenizer, texts, GREEDY, batch_size=4, progress=False)
     assert [t.tolist() for t in packed] == [t.tolist() for t in plain]
     assert [t.tolist() for t in packed] != [t.tolist() for t in base]  # the adapter took part
+
+
+def test_generation_and_ppo_rollouts_pack_only_when_asked(wide, tokenizer, monkeypatch):
+    """Off by default: it cost 16% on one CPU type (benchmarks/README.md); packed_weights=True opts in."""
+    rows = []
+    real = generation.packed_decoder
+    monkeypatch.setattr(generation, "packed_decoder", lambda model, n: rows.append(n) or real(model, n))
+    texts = prompts(4)
+    generate_ids(wide, tokenizer, texts, GREEDY, batch_size=4, progress=False)
+    generate_ids(wide, tokenizer, texts, GREEDY, batch_size=4, progress=False, packed_weights=True)
+    assert rows == [1, 4]  # 1 row: packing never applies
+    for packed in (False, True):
+        trainer = Seq2SeqPPOTrainer(
+            PPOConfig(max_new_tokens=4, packed_weights=packed, generation_batch_size=4),
+            copy.deepcopy(wide),
+            tokenizer,
+            lambda queries, responses: [0.0] * len(responses),
+        )
+        trainer.rollout(texts, seed=0)
+    assert rows == [1, 4, 1, 4]

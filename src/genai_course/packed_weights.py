@@ -1,13 +1,16 @@
-"""Decode steps on a CPU with MKL-prepacked weights: the same tokens, sooner.
+"""Decode steps on a CPU with MKL-prepacked weights: the same tokens, sooner on some CPUs (an opt-in).
 
 A batched decode step multiplies a handful of token vectors (one per prompt) by every weight of the
 decoder. MKL's ordinary fp32 GEMM runs such small-M products far below the machine's peak (measured
 on flan-t5-base's shapes, 16 vectors, 2 threads: about 65 GFLOP/s against 266 for large GEMMs;
 ``benchmarks/roofline.py``). MKL can instead reorder a weight once into its packed layout for a given
 number of rows, and every later product with that many rows skips the per-call packing: a 16-row
-product with a 768x2048 weight takes a quarter less time, a whole batched evaluation of the flan-t5-base
-shape about 4% less (``benchmarks/README.md``). This is what PyTorch's own compiler does for frozen CPU
-models; here it is applied for the length of one :func:`genai_course.generation.generate_ids` call.
+product with a 768x2048 weight takes a quarter less time. This is what PyTorch's own compiler does for
+frozen CPU models; here it is applied for the length of one :func:`genai_course.generation.generate_ids`
+call that asks for it (``packed_weights=True``). End to end it does not pay everywhere: a batched
+evaluation of the flan-t5-base shape took 4% less time on one Intel Xeon and 16% more on another (both
+four interleaved pairs; ``benchmarks/README.md``), and it holds one more copy of the decoder's weights
+(529 MiB for flan-t5-base) for the call, so generation leaves it off unless asked.
 
 Products with another number of rows (the encoder's, a smaller last batch) fall back to the ordinary
 kernel inside MKL's own op. Greedy outputs stay those of one prompt at a time (checked by the tests and

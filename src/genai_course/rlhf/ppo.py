@@ -190,6 +190,7 @@ class Seq2SeqPPOTrainer:
                 batch_size=self.config.generation_batch_size,
                 progress=False,
                 seed=seed,
+                packed_weights=self.config.packed_weights,
             )
         ids = self._restore_sampled_padding(ids)
         responses = [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]

@@ -55,6 +55,7 @@ class PPOConfig:
     top_k: int = 0
     top_p: float = 1.0
     generation_batch_size: int = 64  # 1 reproduces the course's one-prompt-at-a-time rollouts
+    packed_weights: bool = False  # MKL-prepacked decoder weights for rollouts (genai_course.packed_weights)
     forward_batch_size: int = 32  # rollouts per no-grad scoring pass
     # the fresh LoRA adapter put on a plain model
     lora_r: int = 32
