@@ -108,3 +108,17 @@ def test_doctor_prints_the_choice_and_reason(gpu, monkeypatch):
     monkeypatch.setattr(doctor, "pick_device", lambda requested: CUDA)
     expected = "float32: Tesla T4 (compute capability 7.5 < 8.0) only emulates bf16, slower than fp32"
     assert doctor._dtype_row() == expected
+
+
+@pytest.mark.parametrize(
+    ("units", "says"),
+    [
+        (["amx_bf16", "avx512_bf16"], "with AMX, bf16 weights generated about 2x faster"),
+        (["avx512_bf16"], "no AMX: there bf16 weights generated no faster than float32"),
+        ([], "most CPUs have no bf16 matrix units"),
+    ],
+)
+def test_the_cpu_bf16_advice_follows_what_was_measured_on_each_kind_of_unit(monkeypatch, units, says):
+    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)
+    native, reason = precision.native_bf16(CPU)
+    assert native is False and says in reason

@@ -63,10 +63,15 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     """Whether ``device`` computes in bfloat16 natively, and why (by CUDA compute capability)."""
     if device.type == "cpu":
         units = cpu_bf16_units()
-        if units:
+        if "amx_bf16" in units:
             return False, (
                 f"on the CPU bf16 is used only when asked for (dtype='bfloat16'); this CPU has native bf16 "
-                f"({', '.join(units)}), where bf16 weights generate about 2x faster"
+                f"({', '.join(units)}): with AMX, bf16 weights generated about 2x faster (benchmarks/README.md)"
+            )
+        if units:
+            return False, (
+                f"on the CPU bf16 is used only when asked for (dtype='bfloat16'); this CPU has {', '.join(units)} "
+                "but no AMX: there bf16 weights generated no faster than float32 (0.99x, benchmarks/README.md)"
             )
         return False, (
             "on the CPU bf16 is used only when asked for (dtype='bfloat16'): most CPUs have no bf16 "
