@@ -111,14 +111,24 @@ def test_doctor_prints_the_choice_and_reason(gpu, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("units", "says"),
+    ("units", "vendor", "says"),
     [
-        (["amx_bf16", "avx512_bf16"], "with AMX, bf16 weights generated about 2x faster"),
-        (["avx512_bf16"], "no AMX: there bf16 weights generated no faster than float32"),
-        ([], "most CPUs have no bf16 matrix units"),
+        (["amx_bf16", "avx512_bf16"], "GenuineIntel", "with AMX, bf16 weights generated about 2x faster"),
+        (["avx512_bf16"], "GenuineIntel", "no AMX: on an Intel Xeon like it, bf16 weights generated no faster"),
+        (["avx512_bf16"], "AuthenticAMD", "on an AMD EPYC with it, bf16 weights generated 1.55x faster"),
+        ([], "AuthenticAMD", "most CPUs have no bf16 matrix units"),
     ],
 )
-def test_the_cpu_bf16_advice_follows_what_was_measured_on_each_kind_of_unit(monkeypatch, units, says):
+def test_the_cpu_bf16_advice_follows_what_was_measured_on_each_kind_of_unit(monkeypatch, units, vendor, says):
     monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)
+    monkeypatch.setattr(precision, "cpu_vendor", lambda: vendor)
     native, reason = precision.native_bf16(CPU)
     assert native is False and says in reason
+
+
+def test_the_cpu_vendor_and_flags_come_from_cpuinfo():
+    cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\n"
+    assert precision.cpu_vendor(cpuinfo) == "AuthenticAMD"
+    assert precision.cpu_flags(cpuinfo) == {"fpu", "avx512f", "avx512_bf16"}
+    assert precision.cpu_bf16_units(cpuinfo) == ["avx512_bf16"]
+    assert precision.cpu_vendor("") == "" and precision.cpu_flags("") == set()

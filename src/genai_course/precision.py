@@ -42,15 +42,26 @@ class DtypeChoice:
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo's names for native bf16 matrix units
 
 
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where unknown."""
+def _cpuinfo_field(name: str, cpuinfo: str | None = None) -> str:
+    """The first value of ``name`` in Linux's ``/proc/cpuinfo`` (or the text given); "" where unknown."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as file:
                 cpuinfo = file.read()
         except OSError:  # not Linux: unknown, so no claim
-            return set()
-    return set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
+            return ""
+    lines = (line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    return next((value.strip() for key, value in lines if key.strip() == name), "")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where unknown."""
+    return set(_cpuinfo_field("flags", cpuinfo).split())
+
+
+def cpu_vendor(cpuinfo: str | None = None) -> str:
+    """The CPU's vendor as Linux names it (``GenuineIntel``, ``AuthenticAMD``); "" where unknown."""
+    return _cpuinfo_field("vendor_id", cpuinfo)
 
 
 def cpu_bf16_units(cpuinfo: str | None = None) -> list[str]:
@@ -59,24 +70,31 @@ def cpu_bf16_units(cpuinfo: str | None = None) -> list[str]:
     return [flag for flag in CPU_BF16_FLAGS if flag in flags]
 
 
+_CPU_BF16_OPT_IN = "on the CPU bf16 is used only when asked for (dtype='bfloat16')"
+
+
 def native_bf16(device: torch.device) -> tuple[bool, str]:
     """Whether ``device`` computes in bfloat16 natively, and why (by CUDA compute capability)."""
     if device.type == "cpu":
         units = cpu_bf16_units()
         if "amx_bf16" in units:
             return False, (
-                f"on the CPU bf16 is used only when asked for (dtype='bfloat16'); this CPU has native bf16 "
-                f"({', '.join(units)}): with AMX, bf16 weights generated about 2x faster (benchmarks/README.md)"
+                f"{_CPU_BF16_OPT_IN}; this CPU has native bf16 ({', '.join(units)}): with AMX, bf16 weights "
+                "generated about 2x faster (benchmarks/README.md)"
+            )
+        # Measured (benchmarks/README.md): AMD's Zen 4 runs AVX-512 BF16 matmuls at twice its fp32 rate,
+        # an Intel Xeon without AMX at about half of it, so the same flag means opposite advice.
+        if units and cpu_vendor() == "AuthenticAMD":
+            return False, (
+                f"{_CPU_BF16_OPT_IN}; this CPU has {', '.join(units)}: on an AMD EPYC with it, bf16 weights "
+                "generated 1.55x faster than float32 (benchmarks/README.md)"
             )
         if units:
             return False, (
-                f"on the CPU bf16 is used only when asked for (dtype='bfloat16'); this CPU has {', '.join(units)} "
-                "but no AMX: there bf16 weights generated no faster than float32 (0.99x, benchmarks/README.md)"
+                f"{_CPU_BF16_OPT_IN}; this CPU has {', '.join(units)} but no AMX: on an Intel Xeon like it, "
+                "bf16 weights generated no faster than float32 (0.99x, benchmarks/README.md)"
             )
-        return False, (
-            "on the CPU bf16 is used only when asked for (dtype='bfloat16'): most CPUs have no bf16 "
-            "matrix units, so it is slower than float32"
-        )
+        return False, f"{_CPU_BF16_OPT_IN}: most CPUs have no bf16 matrix units, so it is slower than float32"
     if device.type != "cuda":
         return False, f"{device.type} (the course keeps float32 there)"
     major, minor = torch.cuda.get_device_capability(device)
