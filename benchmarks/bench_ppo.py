@@ -11,8 +11,9 @@ r=32 on q and v, value head, reference = adapter disabled):
 
 For each, the same queries are rolled out twice, generating in one batch and one prompt at a time (the
 course's way), and the ratio of the two times is reported; then whole PPO steps (rollout, scoring,
-reference and value passes, minibatch updates) are timed after a warm-up step. Responses have a fixed
-length (``min_new_tokens = max_new_tokens``) so that both rollouts do the same work.
+reference and value passes, minibatch updates) are timed after a warm-up step, each broken into its
+phases (the trainer's ``time_<phase>`` logs). Responses have a fixed length
+(``min_new_tokens = max_new_tokens``) so that both rollouts do the same work.
 
     python benchmarks/bench_ppo.py            # batch 8, 32-token responses, 2 timed steps
     python benchmarks/bench_ppo.py --quick    # batch 4, 12-token responses, 1 timed step
@@ -87,6 +88,7 @@ def measure(name: str, settings: Settings) -> dict:
     import torch
 
     from genai_course.rlhf import PPOConfig, Seq2SeqPPOTrainer
+    from genai_course.rlhf.ppo import PHASES
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -119,8 +121,11 @@ def measure(name: str, settings: Settings) -> dict:
     steps = []
     for i in range(settings.timed_steps):
         chunk = queries[settings.batch_size * (i + 1) : settings.batch_size * (i + 2)]
-        steps.append(trainer.step(chunk)["seconds"])
-    step_seconds = sum(steps) / len(steps)
+        steps.append(trainer.step(chunk))
+    step_seconds = sum(step["seconds"] for step in steps) / len(steps)
+    # The step's phases (the trainer's time_<phase> logs), averaged over the timed steps; "other" is the rest.
+    phases = {phase: sum(step[f"time_{phase}"] for step in steps) / len(steps) for phase in PHASES}
+    phases["other"] = step_seconds - sum(phases.values())
     device = next(trainer.policy.parameters()).device
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {
@@ -132,6 +137,7 @@ def measure(name: str, settings: Settings) -> dict:
         "rollout_one_at_a_time_s": rollout["one_at_a_time"],
         "rollout_speedup": rollout["one_at_a_time"] / rollout["batched"],
         "ppo_step_s": step_seconds,
+        "phases_s": phases,
         "samples_per_s": settings.batch_size / step_seconds,
         "gpu_peak_memory_mb": peak,
         "torch_threads": torch.get_num_threads(),
@@ -152,6 +158,17 @@ def _table(rows: list[dict], settings: Settings) -> str:
             f"| {r['model']} | {r['device']} {r['dtype']} | {r['ppo_step_s']:.2f} | {r['samples_per_s']:.2f} | "
             f"{r['rollout_batched_s']:.2f} | {r['rollout_one_at_a_time_s']:.2f} | {r['rollout_speedup']:.2f}x |"
         )
+    names = list(rows[0]["phases_s"]) if rows else []
+    lines += [
+        "",
+        "A PPO step's phases, seconds (share of the step):",
+        "",
+        "| model | " + " | ".join(name.replace("_", " ") for name in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for r in rows:
+        cells = (f"{r['phases_s'][name]:.2f} ({r['phases_s'][name] / r['ppo_step_s']:.0%})" for name in names)
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """Seq2SeqPPOTrainer on a tiny random T5: exact log-probs, KL 0 at the start, guards, and real learning."""
 
+import time
 from collections import Counter
 
 import numpy as np
@@ -14,6 +15,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditional
 from genai_course.generation import generate, generate_ids
 from genai_course.rlhf import core
 from genai_course.rlhf.ppo import (
+    PHASES,
     PPOConfig,
     PPOTrainingError,
     Seq2SeqPPOTrainer,
@@ -174,6 +176,22 @@ def test_kl_is_exactly_zero_at_step_zero_with_a_fresh_adapter(tokenizer):
     assert second["kl"] != 0.0  # the update moved the policy away from the reference
     # The adaptive controller moved beta by the legacy rule after step 1 (KL 0: error clipped at -0.2).
     assert second["kl_coef"] == pytest.approx(0.2 * (1 - 0.2 * 8 / 10_000))
+
+
+def test_a_step_logs_the_seconds_of_each_phase(tokenizer):
+    def slow_reward(queries, responses):
+        time.sleep(0.2)  # a reward model's cost must land in time_scoring, not elsewhere
+        return [0.0] * len(responses)
+
+    trainer = Seq2SeqPPOTrainer(
+        PPOConfig(batch_size=8, mini_batch_size=4, max_new_tokens=8), tiny_t5(), tokenizer, slow_reward
+    )
+    stats = [trainer.step(QUERIES[:8]), trainer.step(QUERIES[8:16])]
+    for step in stats:
+        phases = {phase: step[f"time_{phase}"] for phase in PHASES}
+        assert all(seconds > 0 for seconds in phases.values()), phases
+        assert phases["scoring"] >= 0.2
+        assert sum(phases.values()) <= step["seconds"]  # per step: the second does not add the first's
 
 
 def test_the_reference_is_the_original_model_not_the_trained_policy(tokenizer):

@@ -52,6 +52,12 @@ HISTORY_FILE = "ppo_history.json"
 logger = logging.getLogger(__name__)
 
 
+# The phases of a PPO step, timed into its log as ``time_<phase>`` (seconds): sampling the responses,
+# scoring them with the reward function, the no-grad policy (with values) and reference passes, and the
+# minibatch updates (forward, backward, optimizer). The rest of the step (GAE, KL bookkeeping) is small.
+PHASES = ("sampling", "scoring", "policy_value_passes", "reference_passes", "updates")
+
+
 class PPOTrainingError(RuntimeError):
     """PPO stopped because continuing would only produce garbage (NaN/inf, runaway KL)."""
 
@@ -147,8 +153,23 @@ class Seq2SeqPPOTrainer:
         )
         self._rng = random.Random(self.config.seed)
         self._generator = torch.Generator().manual_seed(self.config.seed)
+        # Seconds of each phase of the step under way (see PHASES), reported in its log as time_<phase>.
+        self._phases: dict[str, float] = dict.fromkeys(PHASES, 0.0)
 
     # --- the pieces of one step ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _timed(self, phase: str) -> Iterator[None]:
+        """Add the seconds of the block to ``phase`` (a GPU is synchronised first, or only the launches count)."""
+        if self.device is not None and torch.device(self.device).type == "cuda":
+            torch.cuda.synchronize()
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device is not None and torch.device(self.device).type == "cuda":
+                torch.cuda.synchronize()
+            self._phases[phase] += time.perf_counter() - began
 
     @property
     def unwrapped_policy(self) -> PeftModel:
@@ -181,7 +202,7 @@ class Seq2SeqPPOTrainer:
         """Sample one response per query (batched) and score it with ``reward_fn``."""
         queries = list(queries)
         config = self.generation_config()
-        with generation_settings(self.unwrapped_policy, config):
+        with self._timed("sampling"), generation_settings(self.unwrapped_policy, config):
             ids = generate_ids(
                 self.unwrapped_policy,
                 self.tokenizer,
@@ -194,7 +215,8 @@ class Seq2SeqPPOTrainer:
             )
         ids = self._restore_sampled_padding(ids)
         responses = [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
-        scores = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).flatten().cpu()
+        with self._timed("scoring"):
+            scores = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).flatten().cpu()
         if len(scores) != len(queries):
             raise ValueError(f"reward_fn returned {len(scores)} scores for {len(queries)} responses.")
         _check_finite("reward scores", scores, self.ranks, hint="check the reward function's outputs")
@@ -273,8 +295,9 @@ class Seq2SeqPPOTrainer:
         width = batch.mask.shape[1]
         for rows in torch.arange(len(batch.queries)).split(self.config.forward_batch_size):
             inputs = batch.select(rows)
-            logprobs, entropy, values = self.forward(self.policy, *inputs)
-            with self.unwrapped_policy.disable_adapter():
+            with self._timed("policy_value_passes"):
+                logprobs, entropy, values = self.forward(self.policy, *inputs)
+            with self._timed("reference_passes"), self.unwrapped_policy.disable_adapter():
                 ref_logprobs, _, _ = self.forward(self.policy, *inputs, values=False)
             for name, tensor in zip(parts, (logprobs, entropy, values, ref_logprobs)):
                 parts[name].append(_pad_columns(tensor, width))
@@ -285,27 +308,28 @@ class Seq2SeqPPOTrainer:
         self.value_head.train()  # its dropout regularizes the critic, as in the course
         sums: dict[str, float] = {}
         updates = 0
-        for _ in range(self.config.ppo_epochs):
-            order = torch.randperm(len(batch.queries), generator=self._generator)
-            for rows in order.split(self.config.mini_batch_size // self.ranks.count):
-                input_ids, attention_mask, response_ids, mask = batch.select(rows)
-                width = mask.shape[1]
-                logprobs, _, values = self.forward(self.policy, input_ids, attention_mask, response_ids, mask)
-                pg_loss, pg_stats = core.policy_loss(
-                    logprobs, old["logprobs"][rows, :width], advantages[rows, :width], mask, self.config.cliprange
-                )
-                vf_loss, vf_stats = core.value_loss(
-                    values, old["values"][rows, :width], returns[rows, :width], mask, self.config.cliprange_value
-                )
-                loss = pg_loss + self.config.vf_coef * vf_loss
-                _check_finite("PPO loss", loss, self.ranks, step=len(self.history) + 1)
-                self.optimizer.zero_grad()
-                self._backward(loss)
-                self.optimizer.step()
-                stats = {"policy_loss": pg_loss.detach(), "value_loss": vf_loss.detach(), **pg_stats, **vf_stats}
-                for name, value in stats.items():
-                    sums[name] = sums.get(name, 0.0) + float(value)
-                updates += 1
+        with self._timed("updates"):
+            for _ in range(self.config.ppo_epochs):
+                order = torch.randperm(len(batch.queries), generator=self._generator)
+                for rows in order.split(self.config.mini_batch_size // self.ranks.count):
+                    input_ids, attention_mask, response_ids, mask = batch.select(rows)
+                    width = mask.shape[1]
+                    logprobs, _, values = self.forward(self.policy, input_ids, attention_mask, response_ids, mask)
+                    pg_loss, pg_stats = core.policy_loss(
+                        logprobs, old["logprobs"][rows, :width], advantages[rows, :width], mask, self.config.cliprange
+                    )
+                    vf_loss, vf_stats = core.value_loss(
+                        values, old["values"][rows, :width], returns[rows, :width], mask, self.config.cliprange_value
+                    )
+                    loss = pg_loss + self.config.vf_coef * vf_loss
+                    _check_finite("PPO loss", loss, self.ranks, step=len(self.history) + 1)
+                    self.optimizer.zero_grad()
+                    self._backward(loss)
+                    self.optimizer.step()
+                    stats = {"policy_loss": pg_loss.detach(), "value_loss": vf_loss.detach(), **pg_stats, **vf_stats}
+                    for name, value in stats.items():
+                        sums[name] = sums.get(name, 0.0) + float(value)
+                    updates += 1
         self.value_head.eval()
         return self.ranks.mean({name: total / updates for name, total in sums.items()})
 
@@ -329,6 +353,7 @@ class Seq2SeqPPOTrainer:
         Under several processes ``queries`` is this process's share, of the same length on every process.
         """
         started = time.perf_counter()
+        self._phases = dict.fromkeys(PHASES, 0.0)
         number = len(self.history) + 1
         # One seed per (step, process): the processes sample independently; one process keeps seed + step.
         batch = self.rollout(queries, seed=(self.config.seed + number) * self.ranks.count + self.ranks.index)
@@ -371,6 +396,7 @@ class Seq2SeqPPOTrainer:
             **train_stats,
             "seconds": seconds,
             "samples_per_second": samples / seconds,
+            **{f"time_{phase}": spent for phase, spent in self._phases.items()},
         }
         self.history.append(stats)
         return stats
