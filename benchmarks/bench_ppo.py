@@ -88,7 +88,7 @@ def measure(name: str, settings: Settings) -> dict:
     import torch
 
     from genai_course.rlhf import PPOConfig, Seq2SeqPPOTrainer
-    from genai_course.rlhf.ppo import PHASES
+    from genai_course.rlhf.phases import PHASES
 
     if settings.threads:
         torch.set_num_threads(settings.threads)

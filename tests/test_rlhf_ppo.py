@@ -12,15 +12,14 @@ from peft import PeftModel
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration, T5TokenizerFast
 
-from genai_course.generation import generate, generate_ids
+from genai_course.generation import generate, generate_ids, generation_settings
 from genai_course.rlhf import core
+from genai_course.rlhf.phases import PHASES
 from genai_course.rlhf.ppo import (
-    PHASES,
     PPOConfig,
     PPOTrainingError,
     Seq2SeqPPOTrainer,
     add_fresh_adapter,
-    generation_settings,
 )
 from genai_course.rlhf.value_head import ValueHead
 

@@ -12,9 +12,11 @@ repeatable for the same prompts and batch size, but not across batch sizes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
+from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import BaseModelOutput
@@ -240,3 +242,20 @@ def generate(
         packed_weights=packed_weights,
     )
     return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
+
+
+@contextlib.contextmanager
+def generation_settings(model: PreTrainedModel, config: GenerationConfig) -> Iterator[None]:
+    """Make ``config`` the model's own generation settings for the block, then put the old ones back.
+
+    ``generate`` fills every value the given config leaves unset (``None``) from the model's generation
+    config, so a checkpoint shipping e.g. ``no_repeat_ngram_size`` would reshape PPO's sampling behind its
+    back. With ``config`` as the model's own settings, unset values get transformers' neutral defaults.
+    """
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    saved = base.generation_config
+    base.generation_config = config
+    try:
+        yield
+    finally:
+        base.generation_config = saved

@@ -3,7 +3,7 @@
 trl no longer ships PPO or value heads, and its RL trainers are causal-LM only, so the seq2seq PPO
 the course teaches lives here: :mod:`~genai_course.rlhf.core` (tensor arithmetic),
 :mod:`~genai_course.rlhf.value_head`, :mod:`~genai_course.rlhf.ppo_config` (settings, fresh adapter),
-:mod:`~genai_course.rlhf.ppo` (the trainer),
+:mod:`~genai_course.rlhf.ppo` (the trainer), :mod:`~genai_course.rlhf.phases` (a step's time by phase),
 :mod:`~genai_course.rlhf.reward` (labels read by name) and :mod:`~genai_course.rlhf.evaluation`
 (toxicity before/after with a bootstrap interval).
 """

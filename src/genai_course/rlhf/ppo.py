@@ -20,12 +20,11 @@ its encoder-decoder support, so this is ours; see :mod:`genai_course.rlhf.core` 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,23 +38,18 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 import genai_course.rlhf.core as core
 from genai_course.cache import atomic_directory
 from genai_course.cost import forecast
-from genai_course.generation import generate_ids
+from genai_course.generation import generate_ids, generation_settings
 from genai_course.ranks import Ranks
+from genai_course.rlhf.phases import PhaseTimer
 from genai_course.rlhf.ppo_config import PPOConfig, add_fresh_adapter
 from genai_course.rlhf.value_head import ValueHead
 
-__all__ = ["Batch", "PPOConfig", "PPOTrainingError", "Seq2SeqPPOTrainer", "add_fresh_adapter", "generation_settings"]
+__all__ = ["Batch", "PPOConfig", "PPOTrainingError", "Seq2SeqPPOTrainer", "add_fresh_adapter"]
 
 RewardFn = Callable[[list[str], list[str]], "torch.Tensor | Sequence[float]"]
 VALUE_HEAD_FILE = "value_head.safetensors"
 HISTORY_FILE = "ppo_history.json"
 logger = logging.getLogger(__name__)
-
-
-# The phases of a PPO step, timed into its log as ``time_<phase>`` (seconds): sampling the responses,
-# scoring them with the reward function, the no-grad policy (with values) and reference passes, and the
-# minibatch updates (forward, backward, optimizer). The rest of the step (GAE, KL bookkeeping) is small.
-PHASES = ("sampling", "scoring", "policy_value_passes", "reference_passes", "updates")
 
 
 class PPOTrainingError(RuntimeError):
@@ -153,23 +147,9 @@ class Seq2SeqPPOTrainer:
         )
         self._rng = random.Random(self.config.seed)
         self._generator = torch.Generator().manual_seed(self.config.seed)
-        # Seconds of each phase of the step under way (see PHASES), reported in its log as time_<phase>.
-        self._phases: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+        self._timed = PhaseTimer(self.device)  # the seconds of the step under way, logged as time_<phase>
 
     # --- the pieces of one step ----------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _timed(self, phase: str) -> Iterator[None]:
-        """Add the seconds of the block to ``phase`` (a GPU is synchronised first, or only the launches count)."""
-        if self.device is not None and torch.device(self.device).type == "cuda":
-            torch.cuda.synchronize()
-        began = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.device is not None and torch.device(self.device).type == "cuda":
-                torch.cuda.synchronize()
-            self._phases[phase] += time.perf_counter() - began
 
     @property
     def unwrapped_policy(self) -> PeftModel:
@@ -353,7 +333,7 @@ class Seq2SeqPPOTrainer:
         Under several processes ``queries`` is this process's share, of the same length on every process.
         """
         started = time.perf_counter()
-        self._phases = dict.fromkeys(PHASES, 0.0)
+        self._timed.reset()
         number = len(self.history) + 1
         # One seed per (step, process): the processes sample independently; one process keeps seed + step.
         batch = self.rollout(queries, seed=(self.config.seed + number) * self.ranks.count + self.ranks.index)
@@ -396,7 +376,7 @@ class Seq2SeqPPOTrainer:
             **train_stats,
             "seconds": seconds,
             "samples_per_second": samples / seconds,
-            **{f"time_{phase}": spent for phase, spent in self._phases.items()},
+            **self._timed.log(),
         }
         self.history.append(stats)
         return stats
@@ -470,23 +450,6 @@ class Seq2SeqPPOTrainer:
             logger.info("wrote the PPO adapter, value head and history to %s", folder)
         self.ranks.wait()
         return folder
-
-
-@contextlib.contextmanager
-def generation_settings(model: PreTrainedModel, config: GenerationConfig) -> Iterator[None]:
-    """Make ``config`` the model's own generation settings for the block, then put the old ones back.
-
-    ``generate`` fills every value the given config leaves unset (``None``) from the model's generation
-    config, so a checkpoint shipping e.g. ``no_repeat_ngram_size`` would reshape PPO's sampling behind its
-    back. With ``config`` as the model's own settings, unset values get transformers' neutral defaults.
-    """
-    base = model.get_base_model() if isinstance(model, PeftModel) else model
-    saved = base.generation_config
-    base.generation_config = config
-    try:
-        yield
-    finally:
-        base.generation_config = saved
 
 
 def _check_trainable_adapter(model: PeftModel) -> None:
