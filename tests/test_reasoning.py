@@ -3,6 +3,7 @@
 import pytest
 
 from genai_course import reasoning as rs
+from genai_course.metrics import proportion_interval
 from genai_course.plots import reasoning as plots
 
 
@@ -45,6 +46,17 @@ def test_scoring_compares_normalized_answers_and_program_values():
     assert rs.correct(cot, answers, "cot") == [True, False, False]
     assert rs.correct(["mul(3, 4)", "add(6, 6)", "garbage"], ["12 dollars"] * 3, "program") == [True, True, False]
     assert rs.correct([""], [""], "direct") == [False]  # an empty answer is never right
+
+
+def test_score_gives_the_verdicts_and_the_accuracy_with_its_interval():
+    right, (share, low, high) = rs.score(
+        ["The answer is 12 dollars.", "no", "The answer is 5."], ["12 dollars"] * 3, "cot"
+    )
+    assert right == [True, False, False]
+    assert share == pytest.approx(1 / 3) and 0 < low < share < high < 1
+    assert (share, low, high) == proportion_interval(right)
+    with pytest.raises(rs.ReasoningError, match="no answers"):
+        rs.score([], [], "direct")
 
 
 def test_scoring_refuses_what_it_cannot_pair_up():

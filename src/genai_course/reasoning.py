@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from genai_course.metrics import normalize_answer
+from genai_course.metrics import normalize_answer, proportion_interval
 from genai_course.safe_arithmetic import format_number, try_evaluate
 
 FORMS = ("direct", "cot", "program")
@@ -84,6 +84,14 @@ def correct(outputs: Sequence[str], answers: Sequence[str], form: str) -> list[b
         numbers = [_number_of(a) for a in answers]
         return [f != "" and f == n for f, n in zip(finals, numbers)]
     return [normalize_answer(f) != "" and normalize_answer(f) == normalize_answer(a) for f, a in zip(finals, answers)]
+
+
+def score(outputs: Sequence[str], answers: Sequence[str], form: str) -> tuple[list[bool], tuple[float, float, float]]:
+    """Per question whether the output is right (:func:`correct`), and the accuracy with its Wilson 95%
+    interval, (share, low, high) (:func:`genai_course.metrics.proportion_interval`): one row of the score
+    table, so the notebook keeps the per-question verdicts for its paired comparisons and examples."""
+    right = correct(outputs, answers, form)
+    return right, proportion_interval(right)
 
 
 def _number_of(answer: str) -> str:
