@@ -55,9 +55,9 @@ def crafted_cases(folder: Path, canary: Path) -> dict[str, tuple[Path, str, str]
     add("no_results", no_results, "fail", "no recorded results")
 
     unanswered = make_notebook()
-    stub = "def mask_padding(labels, pad_id):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    stub = "def tokenize_padded(batch):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
     cell_of(unanswered, "lab2-ex1-answer").source = stub
-    cell_of(unanswered, "lab2-ex1-test").outputs = [error_output("NameError", "name 'mask_padding' is not defined")]
+    cell_of(unanswered, "lab2-ex1-test").outputs = [error_output("NameError", "name 'tokenize_padded' is not defined")]
     add("unanswered", unanswered, "fail", "not answered")
 
     scripted = make_notebook()

@@ -160,12 +160,26 @@ def test_missing_notebooks_exit_2_with_what_to_do(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_profile_defaults_to_auto_and_is_validated():
+def test_profile_comes_from_the_flag_then_the_environment_then_auto(monkeypatch):
     parser = argparse.ArgumentParser()
     runner.register(parser.add_subparsers())
-    assert parser.parse_args(["run", "all"]).profile == "auto"
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "all", "--profile", "huge"])
+    monkeypatch.delenv("GENAI_COURSE_PROFILE", raising=False)
+    assert runner.requested_profile(parser.parse_args(["run", "all"]).profile) == "auto"
+    monkeypatch.setenv("GENAI_COURSE_PROFILE", "tiny")  # asked for tiny online without a GPU: tiny, not cpu
+    assert runner.requested_profile(None) == "tiny"
+    assert runner.requested_profile("full") == "full"
+    monkeypatch.setenv("GENAI_COURSE_PROFILE", "huge")
+    with pytest.raises(ValueError, match="GENAI_COURSE_PROFILE='huge' is not a profile"):
+        runner.requested_profile(None)
+
+
+def test_a_bad_profile_in_the_environment_stops_before_running(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENAI_COURSE_PROFILE", "huge")
+    assert cli(["run", "lab1", "--out", str(tmp_path / "o")]) == 2
+    assert "GENAI_COURSE_PROFILE='huge' is not a profile" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_course_folders_are_found_from_the_checkout_or_refused(tmp_path):

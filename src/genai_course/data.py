@@ -21,6 +21,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+from genai_course.cache import atomic_directory, file_lock
 from genai_course.paths import looks_local, missing_local_path
 from genai_course.tiny.world import ensure_tiny_world
 
@@ -71,6 +72,27 @@ def load_dialogsum(source: str | Path = HUB_ID, *, strict: bool = False) -> Data
         f"Unknown DialogSum source {source!r}: not an existing file or folder, not a Hub id "
         f"(like {HUB_ID!r}) and not 'tiny'."
     )
+
+
+def dataset_location(source: str | Path = HUB_ID) -> str:
+    """What to pass to ``datasets.load_dataset`` for ``source``: a Hub id or a local folder as given.
+
+    ``"tiny"`` becomes a folder of Parquet files (``train/validation/test.parquet``) beside the tiny
+    world's corpus, written once from it, so that the notebooks' own ``load_dataset(...)`` call reads the
+    offline world exactly as it reads ``knkarthick/dialogsum`` from the Hub (Parquet keeps the columns'
+    types, the ``slots`` facts included).
+    """
+    if str(source) != "tiny":
+        return str(source)
+    corpus = ensure_tiny_world().corpus
+    folder = corpus.with_name(corpus.name + "-files")
+    with file_lock(folder.with_name(folder.name + ".lock")):
+        if not all((folder / f"{split}.parquet").exists() for split in SPLITS):
+            saved = load_from_disk(str(corpus))
+            with atomic_directory(folder) as tmp:
+                for split in SPLITS:
+                    saved[split].to_parquet(str(tmp / f"{split}.parquet"))
+    return str(folder)
 
 
 def _checked(data: DatasetDict, where: str, strict: bool) -> DatasetDict:

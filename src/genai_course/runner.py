@@ -328,9 +328,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("lab", choices=[*LABS, "all"], help="which lab to run, or all of them")
     parser.add_argument(
         "--profile",
-        default="auto",
+        default=None,
         choices=PROFILE_NAMES,
-        help="tiny (offline), full (real models) or auto (full when the Hub answers); default auto",
+        help=(
+            f"tiny (offline), cpu (real models, laptop budgets), full (real models, a GPU) or auto; "
+            f"default: ${PROFILE_ENV}, else auto"
+        ),
     )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="where to write (default runs/)")
     parser.add_argument("--notebooks", metavar="DIR", help="the course's notebooks/ folder (default: the checkout's)")
@@ -345,9 +348,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=main)
 
 
+def requested_profile(flag: str | None) -> str:
+    """The profile the kernels get: ``--profile``, else ``$GENAI_COURSE_PROFILE``, else ``auto``; a bad value in
+    the environment is a :class:`ValueError` naming it (the flag's choices are checked by argparse)."""
+    chosen = flag or os.environ.get(PROFILE_ENV, "").strip() or "auto"
+    if chosen not in PROFILE_NAMES:
+        raise ValueError(f"${PROFILE_ENV}={chosen!r} is not a profile; use one of {', '.join(PROFILE_NAMES)}.")
+    return chosen
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``run``: 0 when every lab ran and recorded results, 1 when one failed, 2 on bad usage."""
     labs = list(LABS) if args.lab == "all" else [args.lab]
+    try:
+        args.profile = requested_profile(args.profile)
+    except ValueError as error:
+        print(f"genai-course run: {error}", file=sys.stderr)
+        return 2
     out_dir = Path(args.out)
     try:
         notebooks_dir = find_course_folder("notebooks", args.notebooks)

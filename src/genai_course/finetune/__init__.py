@@ -7,6 +7,9 @@ Lab 2 as a package, one concept per module:
 - :mod:`~genai_course.finetune.configs`: the run settings, built on ``Seq2SeqTrainingArguments``;
 - :mod:`~genai_course.finetune.training` and :mod:`~genai_course.finetune.lora`: training a copy of the
   model (the model passed in is never modified);
+- :mod:`~genai_course.finetune.callbacks`: :class:`CourseRun`, the one ``TrainerCallback`` a learner passes
+  to the ``Seq2SeqTrainer`` they built, which keeps what the wrappers guard (output folder, Ctrl-C,
+  cost, the atomic final save);
 - :mod:`~genai_course.finetune.run_folder` and :mod:`~genai_course.finetune.interrupt`: the output folder
   (never overwritten by surprise, ``final/`` written atomically) and checkpoints on Ctrl-C/SIGTERM;
 - :mod:`~genai_course.finetune.checkpoints`: loading, merging and re-using saved models and adapters;
@@ -19,6 +22,7 @@ Everything the Lab 2 notebook uses is importable from here, as before the split.
 from __future__ import annotations
 
 from genai_course.cost import PeakMemory, RunCost, StepTimer, saved_size_mb
+from genai_course.finetune.callbacks import CourseRun
 from genai_course.finetune.checkpoints import (
     load_adapter,
     load_full_checkpoint,
@@ -57,6 +61,7 @@ __all__ = [
     "PeakMemory",
     "StepTimer",
     "SaveOnInterrupt",
+    "CourseRun",
     "saved_size_mb",
     "weights_hash",
     "FinetuneResult",
