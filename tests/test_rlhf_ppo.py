@@ -424,3 +424,29 @@ def test_tiny_world_policy_starts_at_its_reference_and_the_reward_reads_labels(t
     assert torch.equal(old["logprobs"], old["ref_logprobs"])  # fresh adapter: KL exactly 0
     assert trainer.step(queries)["kl"] == 0.0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_loop_of_generate_score_and_step_is_what_train_does(tokenizer):
+    """The notebook's loop (draw, generate, decode, score, step) logs the same numbers as train()."""
+    import random
+
+    config = PPOConfig(batch_size=4, mini_batch_size=2, max_new_tokens=6, seed=3)
+    reward = word_share("blue")
+    trained = Seq2SeqPPOTrainer(config, tiny_t5(), tokenizer, reward)
+    expected = trained.train(QUERIES[:10], steps=4, progress=False)
+    looped = Seq2SeqPPOTrainer(config, tiny_t5(), tokenizer, reward)
+    rng, pool = random.Random(config.seed), []
+    for _ in range(4):
+        if len(pool) < config.batch_size:
+            pool = QUERIES[:10]
+            rng.shuffle(pool)
+        batch, pool = pool[: config.batch_size], pool[config.batch_size :]
+        response_ids = looped.generate(batch)
+        responses = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in response_ids]
+        looped.step(batch, response_ids, reward(batch, responses))
+    timing = {"seconds", "samples_per_second"}
+    for want, got in zip(expected, looped.history, strict=True):
+        same = {k: v for k, v in want.items() if k not in timing and not k.startswith("time_")}
+        assert same == {k: got[k] for k in same}
+    with pytest.raises(ValueError, match="both response_ids and scores"):
+        looped.step(QUERIES[:4], looped.generate(QUERIES[:4]))

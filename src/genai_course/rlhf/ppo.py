@@ -178,25 +178,63 @@ class Seq2SeqPPOTrainer:
             num_beams=1,
         )
 
-    def rollout(self, queries: Sequence[str], *, seed: int | None = None) -> Batch:
-        """Sample one response per query (batched) and score it with ``reward_fn``."""
-        queries = list(queries)
+    def generate(self, queries: Sequence[str], *, seed: int | None = None) -> list[torch.Tensor]:
+        """Sample one response per query with the policy (pure sampling, batched): the token ids PPO scores.
+
+        ``seed`` None: the seed of the coming step, the one :meth:`step` uses when it samples itself, so
+        a loop written as ``generate``, score, ``step(queries, response_ids, scores)`` draws what
+        :meth:`train` draws. Decode the ids to score them; pass the ids themselves to :meth:`step`.
+        """
+        self._timed.reset()  # this step's phase seconds start here
+        seed = self._step_seed(len(self.history) + 1) if seed is None else seed
+        return self._sample(queries, seed)
+
+    def _step_seed(self, number: int) -> int:
+        """One seed per (step, process): the processes sample independently; one process keeps seed + step."""
+        return (self.config.seed + number) * self.ranks.count + self.ranks.index
+
+    def _sample(self, queries: Sequence[str], seed: int | None) -> list[torch.Tensor]:
         config = self.generation_config()
         with self._timed("sampling"), generation_settings(self.unwrapped_policy, config):
             ids = generate_ids(
                 self.unwrapped_policy,
                 self.tokenizer,
-                queries,
+                list(queries),
                 config,
                 batch_size=self.config.generation_batch_size,
                 progress=False,
                 seed=seed,
                 packed_weights=self.config.packed_weights,
             )
-        ids = self._restore_sampled_padding(ids)
-        responses = [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids]
+        return self._restore_sampled_padding(ids)
+
+    def decode(self, response_ids: Sequence[torch.Tensor]) -> list[str]:
+        """The texts of sampled responses, as the reward function reads them."""
+        return [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in response_ids]
+
+    def rollout(self, queries: Sequence[str], *, seed: int | None = None) -> Batch:
+        """Sample one response per query (batched) and score it with ``reward_fn`` (``seed`` None: unseeded)."""
+        queries = list(queries)
+        ids = self._sample(queries, seed)
+        responses = self.decode(ids)
         with self._timed("scoring"):
-            scores = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).flatten().cpu()
+            scores = self.reward_fn(queries, responses)
+        return self.make_batch(queries, ids, scores, responses=responses)
+
+    def make_batch(
+        self,
+        queries: Sequence[str],
+        response_ids: Sequence[torch.Tensor],
+        scores: torch.Tensor | Sequence[float],
+        *,
+        responses: list[str] | None = None,
+    ) -> Batch:
+        """The padded tensors of one step: queries, the sampled response ids and one score per response."""
+        queries = list(queries)
+        ids = list(response_ids)
+        scores = torch.as_tensor(scores, dtype=torch.float32).flatten().cpu()
+        if len(ids) != len(queries):
+            raise ValueError(f"got {len(ids)} responses for {len(queries)} queries.")
         if len(scores) != len(queries):
             raise ValueError(f"reward_fn returned {len(scores)} scores for {len(queries)} responses.")
         _check_finite("reward scores", scores, self.ranks, hint="check the reward function's outputs")
@@ -206,7 +244,7 @@ class Seq2SeqPPOTrainer:
         encoded = self.tokenizer(queries, return_tensors="pt", padding=True, padding_side="right").to(device)
         return Batch(
             queries=queries,
-            responses=responses,
+            responses=self.decode(ids) if responses is None else responses,
             input_ids=encoded["input_ids"],
             attention_mask=encoded["attention_mask"],
             response_ids=core.pad(ids, padding_value=pad).to(device),
@@ -327,16 +365,29 @@ class Seq2SeqPPOTrainer:
 
     # --- steps and training ----------------------------------------------------------------------
 
-    def step(self, queries: Sequence[str]) -> dict[str, float]:
-        """One PPO step on ``queries`` (one rollout each); returns and records its log.
+    def step(
+        self,
+        queries: Sequence[str],
+        response_ids: Sequence[torch.Tensor] | None = None,
+        scores: torch.Tensor | Sequence[float] | None = None,
+    ) -> dict[str, float]:
+        """One PPO step on ``queries``; returns and records its log.
 
-        Under several processes ``queries`` is this process's share, of the same length on every process.
+        With ``response_ids`` (from :meth:`generate`) and ``scores`` (one reward per response) the step
+        learns from those; without them it samples and scores them itself (:meth:`rollout` with the step's
+        seed and ``reward_fn``), which is what :meth:`train` does. Then: log-probs of policy and reference,
+        per-token KL-penalized rewards, GAE, the clipped updates, the KL controller. Under several processes
+        ``queries`` is this process's share, of the same length on every process.
         """
+        if (response_ids is None) != (scores is None):
+            raise ValueError("pass both response_ids and scores, or neither (the step then samples and scores).")
         started = time.perf_counter()
-        self._timed.reset()
         number = len(self.history) + 1
-        # One seed per (step, process): the processes sample independently; one process keeps seed + step.
-        batch = self.rollout(queries, seed=(self.config.seed + number) * self.ranks.count + self.ranks.index)
+        if response_ids is None:
+            self._timed.reset()
+            batch = self.rollout(queries, seed=self._step_seed(number))
+        else:
+            batch = self.make_batch(queries, response_ids, scores)
         old = self.evaluate(batch)
         for name in ("logprobs", "ref_logprobs", "values"):
             _check_finite(name, old[name], self.ranks, step=number)
