@@ -7,11 +7,14 @@ from transformers import AutoTokenizer
 
 from genai_course import get_profile
 from genai_course.continued_pretraining import (
+    LABELED_COLUMNS,
     SELF_SUPERVISED_MIX,
     ContinuedPretrainingConfig,
     ContinuedPretrainingError,
     DomainBudget,
     continue_pretraining,
+    domain_scores,
+    new_domain_data,
     self_supervised_dataset,
 )
 from genai_course.finetune import weights_hash
@@ -84,3 +87,24 @@ def test_the_domain_plot_draws_a_bar_per_run_and_metric_and_the_gain_interval():
     assert len(ax.patches) == 8 and len(ax.get_legend().get_texts()) == 4 and len(ax.lines) >= 1
     with pytest.raises(ValueError, match="No scores"):
         plot_domain_scores({})
+
+
+def test_the_new_domain_comes_at_the_budget_in_three_disjoint_parts():
+    budget = DomainBudget(unlabeled=30, labeled=8, test=12)
+    unlabeled, labeled, test = new_domain_data(budget, seed=0)
+    assert (len(unlabeled), len(labeled), len(test)) == (30, 8, 12)
+    assert labeled.column_names == list(LABELED_COLUMNS) and all("slots" in row for row in test)
+    assert not (set(unlabeled) | set(labeled["dialogue"])) & {row["dialogue"] for row in test}
+    assert test == new_domain_rows(12, "test", 0)
+    assert new_domain_data(budget, seed=1)[2] != test  # each world seed draws its own
+
+
+def test_domain_scores_score_each_model_and_bootstrap_the_gain():
+    rows = new_domain_rows(8, "test")
+    references = [row["summary"] for row in rows]
+    scores, gain = domain_scores({"finetuned": ["Nothing happened."] * 8, "pretrained_finetuned": references}, rows)
+    assert scores["pretrained_finetuned"]["rouge1"] == pytest.approx(1.0)
+    assert scores["pretrained_finetuned"]["slot_recall"] == pytest.approx(1.0)
+    assert scores["finetuned"]["slot_recall"] == 0 and gain["change"] > 0.5 and gain["ci_low"] > 0
+    with pytest.raises(ValueError, match="No summaries"):
+        domain_scores({"finetuned": references}, rows)

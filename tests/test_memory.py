@@ -123,5 +123,8 @@ def test_measured_weights_and_training_follow_the_formula():
     assert "| small | inference float32 |" in measure.format_footprint_table([fp32])
     fig = plot_memory(table)
     assert len(fig.axes[0].patches) == 8
+    # The measured cases themselves plot the same bars as their table.
+    bars = [p.get_height() for p in plot_memory([fp32, bf16, full, lora]).axes[0].patches]
+    assert bars == [p.get_height() for p in fig.axes[0].patches]
     with pytest.raises(ValueError, match="method"):
         measure.measure_training(factory, batch, "qlora", device="cpu")

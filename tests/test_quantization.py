@@ -1,8 +1,11 @@
 """int8 weight-only quantization (torchao): smaller Linear weights, the caller's model untouched, same outputs."""
 
+import copy
+
 import pytest
 import torch
 from datasets import load_from_disk
+from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
 from genai_course import memory as mem
 from genai_course.generation import generate
@@ -43,3 +46,17 @@ def test_int8_greedy_outputs_mostly_agree(finetuned, tiny_world):
     assert generate(model, tokenizer, prompts[:2], progress=False)  # the original still generates
     with pytest.raises(ValueError, match="one reference per prompt"):
         int8_comparison(model, tokenizer, prompts, rows["summary"][:3])
+
+
+def test_int8_comparison_takes_the_callers_own_quantized_copy(finetuned, tiny_world):
+    model, tokenizer = finetuned
+    rows = load_from_disk(str(tiny_world.corpus))["test"].select(range(8))
+    prompts = [instruction_prompt(d) for d in rows["dialogue"]]
+    mine = copy.deepcopy(model)
+    quantize_(mine, Int8WeightOnlyConfig())  # as the notebook does
+    given = int8_comparison(model, tokenizer, prompts, rows["summary"], quantized=mine)
+    made = int8_comparison(model, tokenizer, prompts, rows["summary"])
+    for key in ("bytes", "int8_bytes", "linear_size_ratio", "rouge1", "int8_rouge1", "same_output_share"):
+        assert given[key] == made[key], key
+    with pytest.raises(ValueError, match="quantize a copy"):
+        int8_comparison(model, tokenizer, prompts, rows["summary"], quantized=model)

@@ -18,6 +18,7 @@ from genai_course.plots.scaling import (
     plot_loss_vs_compute,
     plot_loss_vs_params,
     plot_loss_vs_tokens,
+    plot_scaling_law,
 )
 from genai_course.scaling_grid import GridSpec, ModelShape, TrainSettings, pool_streams, run_grid, train_point
 from genai_course.scaling_law import ScalingFitError, ScalingLaw, fit_law, iso_flop_curve
@@ -153,6 +154,9 @@ def test_plots_draw_the_grid_and_the_law():
     assert [len(plot_loss_vs_params(points, law).axes[0].lines) for _ in range(1)] == [6]
     assert len(plot_loss_vs_tokens(points).axes[0].lines) == 3
     assert plot_loss_vs_compute(points, law).axes[0].get_xscale() == "log"
+    together = plot_scaling_law(points, law)  # the three figures above, in that order
+    assert [len(fig.axes[0].lines) for fig in together[:2]] == [6, len(plot_loss_vs_tokens(points, law).axes[0].lines)]
+    assert len(together) == 3 and together[2].axes[0].get_xscale() == "log"
     frontier = compute_frontier(points)
     assert [p.val_loss for p in frontier] == sorted((p.val_loss for p in frontier), reverse=True)
     fig = plot_iso_flops(law, [1e10, 1e11], (5e4, 8e5), points, highlight=1e11)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from datasets import Dataset
@@ -28,7 +28,11 @@ from transformers import (
 )
 
 from genai_course.finetune.result import loss_history
+from genai_course.metrics import bootstrap_change, rouge, rouge_fmeasures
 from genai_course.profiles import Profile
+from genai_course.tiny.facts import facts_rate, slot_recall
+from genai_course.tiny.new_domain import new_domain_rows
+from genai_course.tiny.paths import world_seed
 from genai_course.tiny.pretraining import MixBuilder
 from genai_course.tiny.tokenizer import sentinel_ids
 
@@ -82,6 +86,45 @@ class DomainBudget:
                 unlabeled=300, test=60, pretrain_epochs=1.0, pretrain_lr=1e-4, finetune_epochs=5.0, finetune_lr=3e-4
             )
         return cls(pretrain_lr=1e-4, finetune_lr=3e-4)
+
+
+LABELED_COLUMNS = ("id", "dialogue", "summary", "topic")
+
+
+def new_domain_data(budget: DomainBudget, seed: int | None = None) -> tuple[list[str], Dataset, list[dict]]:
+    """The pet-clinic domain at ``budget``'s sizes: the unlabeled dialogues (texts), the labeled examples
+    (a ``Dataset`` in DialogSum's columns, for the Trainer) and the test rows (dicts with their ``slots``,
+    the facts each reference states). ``seed``: the world seed (default: this world's), so each world
+    seed draws its own dialogues and no dialogue is in two of the three."""
+    seed = world_seed() if seed is None else seed
+    unlabeled = [row["dialogue"] for row in new_domain_rows(budget.unlabeled, "unlabeled", seed)]
+    rows = new_domain_rows(budget.labeled, "train", seed)
+    labeled = Dataset.from_list([{c: row[c] for c in LABELED_COLUMNS} for row in rows])
+    return unlabeled, labeled, new_domain_rows(budget.test, "test", seed)
+
+
+def domain_scores(
+    summaries: Mapping[str, Sequence[str]],
+    rows: Sequence[Mapping],
+    compare: tuple[str, str] = ("finetuned", "pretrained_finetuned"),
+) -> tuple[dict[str, dict[str, float]], dict]:
+    """Each model's summaries of ``rows`` scored: ROUGE-1, slot recall and the facts rate
+    (:mod:`genai_course.tiny.facts`); and the per-dialogue bootstrap of the ROUGE-1 change from
+    ``compare[0]`` to ``compare[1]`` (:func:`genai_course.metrics.bootstrap_change`: change, 95% CI)."""
+    missing = [name for name in compare if name not in summaries]
+    if missing:
+        raise ValueError(f"No summaries for {missing}; got {', '.join(summaries)}.")
+    references = [row["summary"] for row in rows]
+    scores = {
+        name: {
+            "rouge1": rouge(texts, references)["rouge1"],
+            "slot_recall": slot_recall(texts, rows),
+            "facts": facts_rate(texts, rows),
+        }
+        for name, texts in summaries.items()
+    }
+    per_dialogue = [rouge_fmeasures(summaries[name], references, rouge_types=("rouge1",))["rouge1"] for name in compare]
+    return scores, bootstrap_change(*per_dialogue)
 
 
 @dataclass

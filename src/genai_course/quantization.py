@@ -103,13 +103,19 @@ def int8_comparison(
     *,
     config: GenerationConfig | None = None,
     batch_size: int = 16,
+    quantized: nn.Module | None = None,
 ) -> dict:
     """The float model against its int8 copy on the same prompts (greedy by default): size in bytes,
-    generation seconds, ROUGE-1 and the share of identical outputs. ``model`` is not changed."""
+    generation seconds, ROUGE-1 and the share of identical outputs. ``model`` is not changed.
+
+    ``quantized``: the int8 copy the caller made (``quantize_(copy.deepcopy(model),
+    Int8WeightOnlyConfig())``, as the notebook does); None: :func:`quantize_int8` makes one."""
     if len(prompts) != len(references) or not prompts:
         raise ValueError(f"Give one reference per prompt (got {len(prompts)} prompts, {len(references)} references).")
+    if quantized is model:
+        raise ValueError("quantized is the float model itself: quantize a copy (quantize_ works in place).")
     config = config or GenerationConfig(max_new_tokens=50, do_sample=False)
-    quantized = quantize_int8(model)
+    quantized = quantize_int8(model) if quantized is None else quantized.eval()
     base_texts, base_seconds = _timed_generate(model, tokenizer, prompts, config, batch_size)
     int8_texts, int8_seconds = _timed_generate(quantized, tokenizer, prompts, config, batch_size)
     base_rouge = rouge(base_texts, references)["rouge1"]

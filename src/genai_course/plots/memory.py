@@ -1,6 +1,7 @@
 """Figure for Lab 4's memory section: the course's formula next to the measured memory, case by case.
 
-Takes the rows of :func:`genai_course.memory_measure.footprint_table` (plain dicts, as the lab records them).
+Takes the rows of :func:`genai_course.memory_measure.footprint_table` (plain dicts, as the lab records them),
+or the measured cases themselves (:class:`genai_course.memory_measure.Measured`), tabled first.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from genai_course.memory_measure import Measured, footprint_table
+
 UNITS = {"MiB": 1.0, "GiB": 1 / 1024}
 NEEDED = ("case", "formula_total_mib", "measured_total_mib")
 
 
 def plot_memory(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping] | Sequence[Measured],
     *,
     unit: str = "MiB",
     title: str = "Memory: the rule of thumb vs measured",
@@ -26,6 +29,8 @@ def plot_memory(
         raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}.")
     if not rows:
         raise ValueError("No rows to plot: measure some cases first (memory.measure_footprint).")
+    if all(isinstance(row, Measured) for row in rows):
+        rows = footprint_table(rows)
     missing = [key for key in NEEDED if any(key not in row for row in rows)]
     if missing:
         raise ValueError(f"Rows lack {missing}; pass memory.footprint_table(...) rows.")

@@ -66,6 +66,12 @@ def plot_loss_vs_tokens(points: Sequence[GridPoint], law: ScalingLaw | None = No
     return _loss_lines(points, "tokens", law, "Loss falls with data")
 
 
+def plot_scaling_law(points: Sequence[GridPoint], law: ScalingLaw) -> list[Figure]:
+    """The grid against the fitted law three ways: loss against parameters, against tokens and against
+    compute (:func:`plot_loss_vs_params`, :func:`plot_loss_vs_tokens`, :func:`plot_loss_vs_compute`)."""
+    return [plot_loss_vs_params(points, law), plot_loss_vs_tokens(points, law), plot_loss_vs_compute(points, law)]
+
+
 def compute_frontier(points: Sequence[GridPoint]) -> list[GridPoint]:
     """The points no cheaper point beats: the lowest loss reached at each compute so far."""
     frontier, best = [], np.inf
