@@ -34,6 +34,18 @@ def test_retrieved_prompts_carry_the_top_k_passages_in_rank_order(facts, tokeniz
     assert sum(f.document in p for f, p in zip(facts, got.prompts)) >= 19  # BM25 finds them
 
 
+def test_retrieved_prompts_use_the_template_they_are_given(facts, tokenizer):
+    index = kc.fact_index(facts)
+    template = "Read:\n{context}\nQ: {question}"
+    got = kc.retrieved_prompts(facts[:3], index, tokenizer, 2, template=template)
+    for fact, prompt, hits in zip(facts, got.prompts, got.hits):
+        assert prompt == template.format(context="\n".join(h.text for h in hits), question=fact.question)
+    wrong = kc.wrong_passage_prompts(facts[:3], index, tokenizer, 2, template=template)
+    assert all(p.startswith("Read:\n") and "\nQ: " in p for p in wrong.prompts)
+    default = kc.retrieved_prompts(facts[:3], index, tokenizer, 2)
+    assert default.prompts == kc.retrieved_prompts(facts[:3], index, tokenizer, 2, template=CONTEXT_TEMPLATE).prompts
+
+
 def test_wrong_passages_replace_the_right_one_with_a_planted_value(facts, tokenizer):
     index = kc.fact_index(facts)
     got = kc.wrong_passage_prompts(facts[:30], index, tokenizer, 3, seed=1)

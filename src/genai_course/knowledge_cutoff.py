@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedTokenizerBase
 
 from genai_course.metrics import normalize_answer
-from genai_course.retrieval import BM25Index, Hit, pack_passages
+from genai_course.retrieval import CONTEXT_TEMPLATE, BM25Index, Hit, pack_passages
 from genai_course.tiny.cutoff_facts import BY_NAME, Fact
 
 CLOSED_BOOK_TEMPLATE = "Question: {question}"
@@ -44,15 +44,27 @@ def closed_book_prompts(facts: Sequence[Fact]) -> list[str]:
 
 
 def retrieved_prompts(
-    facts: Sequence[Fact], index: BM25Index, tokenizer: PreTrainedTokenizerBase, k: int
+    facts: Sequence[Fact],
+    index: BM25Index,
+    tokenizer: PreTrainedTokenizerBase,
+    k: int,
+    *,
+    template: str = CONTEXT_TEMPLATE,
 ) -> ContextPrompts:
-    """Each question with its top-``k`` passages, packed into the context window in rank order."""
+    """Each question with its top-``k`` passages, packed into the context window in rank order, in
+    ``template`` (its ``{context}`` gets the passages, one per line; see :func:`pack_passages`)."""
     hits = index.search_many([f.question for f in facts], k)
-    return _packed(facts, [[h.text for h in found] for found in hits], hits, tokenizer)
+    return _packed(facts, [[h.text for h in found] for found in hits], hits, tokenizer, template=template)
 
 
 def wrong_passage_prompts(
-    facts: Sequence[Fact], index: BM25Index, tokenizer: PreTrainedTokenizerBase, k: int, seed: int = 0
+    facts: Sequence[Fact],
+    index: BM25Index,
+    tokenizer: PreTrainedTokenizerBase,
+    k: int,
+    seed: int = 0,
+    *,
+    template: str = CONTEXT_TEMPLATE,
 ) -> ContextPrompts:
     """As :func:`retrieved_prompts`, with the passage stating the fact (or, where it was not retrieved, the
     first) replaced by one that states a wrong value in the same words: misinformation in the index. The
@@ -67,11 +79,11 @@ def wrong_passage_prompts(
         passages[where] = fact.statement(wrong, rng)
         contexts.append(passages)
         planted.append(wrong)
-    return _packed(facts, contexts, hits, tokenizer, planted)
+    return _packed(facts, contexts, hits, tokenizer, planted, template=template)
 
 
-def _packed(facts, contexts, hits, tokenizer, planted=()) -> ContextPrompts:
-    packed = [pack_passages(f.question, passages, tokenizer) for f, passages in zip(facts, contexts)]
+def _packed(facts, contexts, hits, tokenizer, planted=(), *, template=CONTEXT_TEMPLATE) -> ContextPrompts:
+    packed = [pack_passages(f.question, passages, tokenizer, template=template) for f, passages in zip(facts, contexts)]
     return ContextPrompts([p.prompt for p in packed], hits, sum(p.dropped for p in packed), list(planted))
 
 
