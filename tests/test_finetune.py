@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import random
+import signal
 
 import pytest
 import torch
 from datasets import Dataset
+from peft import get_peft_model
 from stand_in import tiny_t5, trained_word_tokenizer
-from transformers import GenerationConfig, T5ForConditionalGeneration, T5TokenizerFast, TrainerCallback
+from transformers import (
+    DataCollatorForSeq2Seq,
+    GenerationConfig,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    T5ForConditionalGeneration,
+    T5TokenizerFast,
+    TrainerCallback,
+    set_seed,
+)
 
 from genai_course import finetune as ft
 from genai_course.generation import generate
@@ -470,3 +482,98 @@ def test_plots_draw_the_numbers_given():
     four = {"task": "topic", "original": 0.9, "full": 0.1, "full_mixed": 0.9, "lora": 0.6, "lora_off": 0.9}
     assert _bar_heights(plots.plot_forgetting(four).axes[0]) == [0.9, 0.1, 0.9, 0.6, 0.9]
     plt.close("all")
+
+
+# ---- a Trainer the learner built, with the course's callback (the Lab 2 notebook's way) -----------
+
+
+def _hand_built(model, tokenizer, dataset, out, run, **overrides):
+    """What the Lab 2 notebook writes: a tokenize function over dataset.map, the collator, the Trainer."""
+
+    def tokenize(batch):
+        inputs = tokenizer([instruction_prompt(d) for d in batch["dialogue"]], truncation=True, max_length=512)
+        inputs["labels"] = tokenizer(text_target=batch["summary"], truncation=True, max_length=512)["input_ids"]
+        return inputs
+
+    args = dict(
+        output_dir=str(out),
+        learning_rate=3e-3,
+        max_steps=12,
+        per_device_train_batch_size=8,
+        logging_steps=1,
+        save_steps=4,
+        save_total_limit=1,
+        weight_decay=0.01,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+    )
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=Seq2SeqTrainingArguments(**(args | overrides)),
+        train_dataset=dataset.map(tokenize, batched=True, remove_columns=dataset.column_names),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100),
+        processing_class=tokenizer,
+        callbacks=[run],
+    )
+    trainer.model_accepts_loss_kwargs = False
+    return trainer
+
+
+def test_a_hand_built_trainer_with_course_run_trains_exactly_as_full_finetune(data, tokenizer, base_model, tmp_path):
+    wrapped = ft.full_finetune(base_model, tokenizer, data, _full_config(tmp_path, save_total_limit=1))
+    run = ft.CourseRun()
+    trainer = _hand_built(copy.deepcopy(base_model), tokenizer, data, tmp_path / "by_hand", run)
+    trainer.train()
+    result = run.result(trainer)
+    assert [e["loss"] for e in result.loss_history] == [e["loss"] for e in wrapped.loss_history]
+    assert ft.weights_hash(result.model) == ft.weights_hash(wrapped.model)
+    assert result.method == "full" and result.params == wrapped.params and result.global_step == 12
+    cost = result.cost
+    assert cost.steps == 12 and cost.seconds > 0 and cost.seconds_per_step > 0 and cost.memory_method
+    assert set(cost.training_state_mb) == {"weights", "gradients", "optimizer"}
+    assert result.saved_to == tmp_path / "by_hand" / "final" and (result.saved_to / "config.json").is_file()
+    assert cost.saved_mb == pytest.approx(ft.saved_size_mb(result.saved_to))
+    reloaded = ft.load_result("full", result.saved_to, base_model, tokenizer)
+    assert reloaded.loss_history == result.loss_history
+
+
+def test_course_run_refuses_an_earlier_run_when_the_trainer_is_built(data, tokenizer, base_model, tmp_path):
+    out = tmp_path / "earlier"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (out / "final").mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ft.FinetuneError, match="already holds an earlier run's results"):
+        _hand_built(copy.deepcopy(base_model), tokenizer, data, out, ft.CourseRun())
+    assert (out / "checkpoint-4").is_dir() and (out / "final").is_dir()  # nothing deleted on refusal
+    _hand_built(copy.deepcopy(base_model), tokenizer, data, out, ft.CourseRun(overwrite=True))
+    assert not (out / "checkpoint-4").exists(), "overwrite=True replaces the old checkpoints"
+    assert (out / "final").is_dir() and (out / "notes.txt").read_text() == "mine"  # final/ only once replaced
+    with pytest.raises(ft.FinetuneError, match="True or False"):
+        ft.CourseRun(overwrite="yes")
+
+
+def test_course_run_measures_nothing_before_training_and_saves_nothing_after_an_interrupt(
+    data, tokenizer, base_model, tmp_path
+):
+    run = ft.CourseRun()
+    with pytest.raises(ft.FinetuneError, match="call trainer.train"):
+        run.cost()
+    trainer = _hand_built(copy.deepcopy(base_model), tokenizer, data, tmp_path / "cut", run, max_steps=2)
+    trainer.train()
+    run.interrupt.received = signal.SIGINT  # as if Ctrl-C had arrived during the run
+    with pytest.raises(ft.FinetuneError, match="interrupted"):
+        run.save(trainer)
+    assert not (tmp_path / "cut" / "final").exists()
+
+
+def test_course_run_result_is_a_peft_model_for_lora(data, tokenizer, base_model, tmp_path):
+    set_seed(0)
+    lora = get_peft_model(copy.deepcopy(base_model), ft.LoraFinetuneConfig(r=4, lora_alpha=8).lora_config())
+    run = ft.CourseRun()
+    trainer = _hand_built(lora, tokenizer, data, tmp_path / "lora", run, learning_rate=1e-2, max_steps=3)
+    trainer.train()
+    result = run.result(trainer)
+    assert result.method == "lora" and 0 < result.params["percent"] < 100
+    assert (result.saved_to / "adapter_config.json").is_file()

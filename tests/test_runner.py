@@ -200,3 +200,21 @@ def test_results_tables_render_matrices_lists_and_scalars():
     assert "| n_eval | 120 |" in text and "| overflow_detected | yes |" in text
     assert "| params | trainable | percent |" in text and "| lora | 1 | 2.5 |" in text
     assert "| forgetting.task | topic |" in text and "| forgetting.original | 0.8123 |" in text
+
+
+def test_sigterm_stops_run_all_after_saving_the_partial_notebook(tmp_path, capsys):
+    notebooks = write_labs(tmp_path / "notebooks")
+    stopper = fake_lab("lab2")  # the kernel's parent is this process: as if the session were stopped
+    stopper.cells.insert(
+        2, new_code_cell("import os, signal, time\nos.kill(os.getppid(), signal.SIGTERM)\ntime.sleep(30)")
+    )
+    nbformat.write(stopper, notebooks / f"{LAB_NAMES['lab2']}.ipynb")
+    out = tmp_path / "runs"
+    assert cli(["run", "all", "--profile", "tiny", "--notebooks", str(notebooks), "--out", str(out)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert (out / "lab1" / "results.json").is_file()
+    assert (out / "lab2" / f"{LAB_NAMES['lab2']}.ipynb").is_file(), "the partial notebook is kept"
+    assert not (out / "lab3").exists(), "the labs after the interrupted one do not start"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["labs"]["lab2"]["status"] == "interrupted" and summary["labs"]["lab1"]["status"] == "ok"
+    assert "| lab2 | interrupted |" in (out / "report.md").read_text()

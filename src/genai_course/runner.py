@@ -4,17 +4,21 @@ The committed notebooks are executed top to bottom with ``nbclient`` in a fresh 
 passed through ``$GENAI_COURSE_PROFILE``. For each lab the executed notebook, its recorded results
 (``results.json``) and its figures (PNG) are written under ``runs/<lab>/``, and ``runs/report.md``
 sums everything up. A failing cell stops that lab, names the cell and the error, and still writes the
-partially executed notebook so it can be inspected.
+partially executed notebook so it can be inspected. The first Ctrl-C or SIGTERM stops the whole run:
+the partial notebook and the report (the lab marked "interrupted") are written, and the exit code is 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,10 +53,15 @@ class LabRun:
     record: dict | None = None
     figures: list[Path] = field(default_factory=list)
     rubric: str = ""
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: the partial notebook was saved
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def status(self) -> str:
+        return "interrupted" if self.interrupted else "ok" if self.ok else "FAILED"
 
 
 def _first_line(cell: Any) -> str:
@@ -76,12 +85,12 @@ def execute_notebook(
     kernel_name: str,
     label: str,
     progress: bool = True,
-) -> tuple[Any, str | None]:
-    """Execute ``source`` into ``target`` (written even when a cell fails).
+) -> tuple[Any, str | None, bool]:
+    """Execute ``source`` into ``target`` (written even when a cell fails or the run is interrupted).
 
     Returns the executed notebook (outputs in the order the kernel produced them, unlike the sorted
-    keys of the saved file) and the failure message or None. The kernel runs in ``target``'s folder,
-    so whatever the notebook writes lands next to it.
+    keys of the saved file), the failure message or None, and whether Ctrl-C or SIGTERM stopped it.
+    The kernel runs in ``target``'s folder, so whatever the notebook writes lands next to it.
     """
     notebook = nbformat.read(source, as_version=4)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,34 +103,80 @@ def execute_notebook(
         config=_kernel_transport(sockets.name),
     )
     current = {"index": -1}
+    stop: dict[str, int] = {}  # the signal that asked to stop, once one arrived
     bar = tqdm(total=sum(map(_executes, notebook.cells)), desc=label, unit="cell", disable=not progress)
 
     def on_start(cell: Any, cell_index: int) -> None:
+        if stop:  # a signal arrived while the kernel was between cells: start no other
+            raise _Stopped
+        if not stop_installed:
+            _take_over_signals(client, stop)
+            stop_installed.append(True)
         current["index"] = cell_index
         if _executes(cell):
             bar.set_postfix_str(f"cell {cell_index}: {_first_line(cell)[:40]}", refresh=True)
 
+    stop_installed: list[bool] = []
     client.on_cell_start = on_start
     client.on_cell_executed = lambda cell, cell_index, execute_reply: bar.update()
     env = dict(os.environ, **{PROFILE_ENV: profile})
     failure = None
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} if _main_thread() else {}
     try:
         client.execute(env=env)
-    except CellExecutionError as error:
-        failure = f"{error.ename}: {error.evalue}"
+    except (CellExecutionError, _Stopped) as error:
+        failure = f"{error.ename}: {error.evalue}" if isinstance(error, CellExecutionError) else "stopped"
     except Exception as error:  # a dead kernel, a timeout, a kernel that cannot start
         failure = f"{type(error).__name__}: {error}"
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         bar.close()
         sockets.cleanup()
         nbformat.write(notebook, target)
+    interrupted = bool(stop)
+    if interrupted:
+        failure = f"interrupted by {signal.Signals(stop['signal']).name}"
     if failure is None:
-        return notebook, None
+        return notebook, None, False
     index = current["index"]
     where = "kernel start"
     if 0 <= index < len(notebook.cells):
         where = f"cell {index} ({_first_line(notebook.cells[index])})"
-    return notebook, f"{label} failed at {where}: {failure.strip()}"
+    verb = "was stopped" if interrupted else "failed"
+    return notebook, f"{label} {verb} at {where}: {failure.strip()}", interrupted
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Stopped(Exception):
+    """Raised between two cells once Ctrl-C or SIGTERM asked the run to stop."""
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+
+
+def _take_over_signals(client: NotebookClient, stop: dict[str, int]) -> None:
+    """Make Ctrl-C and SIGTERM stop the running cell as Jupyter's interrupt does, and remember them.
+
+    nbclient's own handlers (set on its event loop once the kernel starts) shut the kernel down, which
+    reads as a failed cell and lets the next lab start; ours interrupt the kernel instead, so the cell
+    stops with ``KeyboardInterrupt``, the partial notebook is saved and the run ends there.
+    """
+
+    def on_signal(signum: int) -> None:
+        stop["signal"] = signum
+        if client.km is not None:
+            asyncio.ensure_future(client.km.interrupt_kernel())
+
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (RuntimeError, NotImplementedError):  # not the main thread, or Windows: nbclient's stay
+            return
 
 
 def _kernel_transport(socket_dir: str):
@@ -179,7 +234,7 @@ def run_lab(
     folder = out_dir / lab
     run = LabRun(lab=lab, notebook=folder / source.name)
     start = time.perf_counter()
-    executed, run.error = execute_notebook(
+    executed, run.error, run.interrupted = execute_notebook(
         source, run.notebook, profile=profile, timeout=timeout, kernel_name=kernel_name, label=lab, progress=progress
     )
     run.seconds = time.perf_counter() - start
@@ -270,7 +325,7 @@ def write_report(runs: list[LabRun], out_dir: Path, *, profile: str, total_secon
             [
                 [
                     r.lab,
-                    "ok" if r.ok else "FAILED",
+                    r.status,
                     (r.record or {}).get("profile", "-"),
                     _duration(r.seconds),
                     f"[{r.notebook.name}]({r.notebook.relative_to(out_dir).as_posix()})",
@@ -282,7 +337,7 @@ def write_report(runs: list[LabRun], out_dir: Path, *, profile: str, total_secon
     for run in runs:
         lines += ["", f"## {run.lab}: {LAB_NAMES[run.lab]}", ""]
         if run.error:
-            lines += [f"**Failed:** {run.error}", ""]
+            lines += [f"**{'Interrupted' if run.interrupted else 'Failed'}:** {run.error}", ""]
         if run.rubric:
             lines += [f"Rubric check: {run.rubric}", ""]
         if run.record:
@@ -297,6 +352,7 @@ def write_report(runs: list[LabRun], out_dir: Path, *, profile: str, total_secon
         "labs": {
             r.lab: {
                 "ok": r.ok,
+                "status": r.status,
                 "seconds": round(r.seconds, 2),
                 "error": r.error,
                 "notebook": str(r.notebook),
@@ -322,7 +378,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Execute the lab notebooks headless (nbclient) with the chosen profile and write, under --out, "
             "the executed notebooks, each lab's results.json and figures, and report.md. "
-            "Exit code 1 when a lab fails (the failing cell is named), 2 when notebooks are missing."
+            "Exit code 1 when a lab fails (the failing cell is named), 2 when notebooks are missing, 130 when "
+            "Ctrl-C or SIGTERM stopped the run (the partial notebook and the report are written)."
         ),
     )
     parser.add_argument("lab", choices=[*LABS, "all"], help="which lab to run, or all of them")
@@ -346,6 +403,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     parser.set_defaults(func=main)
+
+
+INTERRUPTED_EXIT = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def requested_profile(flag: str | None) -> str:
@@ -375,28 +435,42 @@ def main(args: argparse.Namespace) -> int:
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"[genai-course] running {', '.join(labs)} from {notebooks_dir} with profile '{args.profile}' -> {out_dir}/")
-    runs, start = [], time.perf_counter()
-    for lab in labs:
-        run = run_lab(
-            lab,
-            notebooks_dir=notebooks_dir,
-            out_dir=out_dir,
-            profile=args.profile,
-            timeout=args.timeout or None,
-            kernel_name=args.kernel,
-        )
-        runs.append(run)
-        status = "ok" if run.ok else "FAILED"
-        print(f"[genai-course] {lab}: {status} in {_duration(run.seconds)} -> {run.notebook}")
-        if run.rubric:
-            print(f"[genai-course] {lab} rubric check: {run.rubric}")
-        if run.error:
-            print(f"genai-course run: {run.error}", file=sys.stderr)
+    runs, start, stopped = [], time.perf_counter(), False
+    previous = signal.signal(signal.SIGTERM, _stop)  # between notebooks, SIGTERM stops as Ctrl-C does
+    try:
+        for lab in labs:
+            run = run_lab(
+                lab,
+                notebooks_dir=notebooks_dir,
+                out_dir=out_dir,
+                profile=args.profile,
+                timeout=args.timeout or None,
+                kernel_name=args.kernel,
+            )
+            runs.append(run)
+            print(f"[genai-course] {lab}: {run.status} in {_duration(run.seconds)} -> {run.notebook}")
+            if run.rubric:
+                print(f"[genai-course] {lab} rubric check: {run.rubric}")
+            if run.error:
+                print(f"genai-course run: {run.error}", file=sys.stderr)
+            if run.interrupted:
+                break  # the first Ctrl-C or SIGTERM stops the whole run, not only this lab
+    except KeyboardInterrupt:  # between two notebooks (reading results, grading our own run)
+        stopped = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     total = time.perf_counter() - start
     report = write_report(runs, out_dir, profile=args.profile, total_seconds=total)
     print()
     for run in runs:
-        print(f"  {run.lab:5} {'ok' if run.ok else 'FAILED':6} {_duration(run.seconds):>10}")
-    print(f"  {'total':12} {_duration(total):>10}")
+        print(f"  {run.lab:5} {run.status:11} {_duration(run.seconds):>10}")
+    print(f"  {'total':17} {_duration(total):>10}")
     print(f"Report: {report}")
+    if stopped or any(run.interrupted for run in runs):
+        print(f"genai-course run: interrupted; the partial notebook and the report are in {out_dir}/", file=sys.stderr)
+        return INTERRUPTED_EXIT
     return 0 if all(r.ok for r in runs) else 1
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
