@@ -94,3 +94,24 @@ def test_a_random_model_has_from_configs_layers_ties_and_dtype_and_every_weight_
     assert not torch.equal(again.shared.weight, other.shared.weight)
     ids = torch.tensor([[5, 6, 7, 1]])
     assert torch.isfinite(again(input_ids=ids, labels=ids).loss)  # a usable model, not only a shape
+
+
+def test_device_and_dtype_lets_from_pretrained_load_what_load_summarizer_loads(tiny_world):
+    """Lab 1 loads with ``from_pretrained(name, dtype=dtype).to(device)``: bit for bit load_summarizer's model."""
+    from transformers import AutoModelForSeq2SeqLM  # noqa: PLC0415
+
+    from genai_course.profiles import get_profile  # noqa: PLC0415
+
+    profile = get_profile("tiny")
+    device, dtype = models.device_and_dtype(profile)
+    model = AutoModelForSeq2SeqLM.from_pretrained(profile.summarizer, dtype=dtype).to(device)
+    reference, _ = load_summarizer(profile)
+    assert (model.device, model.dtype, model.training) == (reference.device, reference.dtype, reference.training)
+    theirs = reference.state_dict()
+    assert all(torch.equal(value, theirs[name]) for name, value in model.state_dict().items())
+    assert models.device_and_dtype(profile, device="cpu", dtype="bfloat16") == (torch.device("cpu"), torch.bfloat16)
+    with pytest.raises(ModelLoadError, match="float16"):
+        models.device_and_dtype(profile, device="cpu", dtype="float16")  # T5 overflows float16
+    assert models.device_and_dtype("google/flan-t5-base", device="cpu") == (torch.device("cpu"), torch.float32)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        models.device_and_dtype("./no-such-model")

@@ -1,8 +1,12 @@
 """Templates, shot selection and formatting, context-budget handling, presets, strategy runs, Lab 1 plots."""
 
+import ast
 import random
+from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib
+import nbformat
 
 matplotlib.use("Agg")
 
@@ -327,3 +331,91 @@ def test_plots_draw_what_they_are_given():
         plot_rouge_by_strategy({})
     with pytest.raises(ValueError, match="lacks"):
         plot_rouge_by_strategy({"flan": {"rouge1": 0.3}})
+
+
+# --- Rows as shots, and Lab 1's notebook against the library -------------------------------------------
+
+
+def test_few_shot_prompts_take_dataset_rows_as_they_take_shots(tokenizer):
+    rows = make_split(6, seed=3)
+    shots = [Shot(r["dialogue"], r["summary"], r["id"]) for r in rows]
+    target = rows[5]["dialogue"]
+    assert prompting.as_shot(rows[0]) == shots[0] and prompting.as_shot(shots[0]) is shots[0]
+    assert prompting.format_shot(rows[1]) == prompting.format_shot(shots[1])
+    assert few_shot_prompt(rows[:3], target) == few_shot_prompt(shots[:3], target)
+    assert few_shot_prompt(rows[0], target) == few_shot_prompt([shots[0]], target)
+    assert measure_few_shot(rows, target, tokenizer) == measure_few_shot(shots, target, tokenizer)
+    assert fit_shots(rows, target, tokenizer) == fit_shots(shots, target, tokenizer)
+    with pytest.raises(TypeError, match="dialogue"):
+        prompting.as_shot("#Person1#: Hi.")
+
+
+LAB1_NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "lab1_prompting.ipynb"
+
+
+def _definitions(cell_id: str, names: set[str], namespace: dict) -> dict:
+    """Run the top-level statements of the notebook cell ``cell_id`` that bind one of ``names``."""
+    cells = {cell.get("id"): cell for cell in nbformat.read(LAB1_NOTEBOOK, as_version=4).cells}
+    for statement in ast.parse(cells[cell_id].source).body:
+        if isinstance(statement, ast.FunctionDef):
+            bound = {statement.name}
+        elif isinstance(statement, ast.Assign | ast.AugAssign):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            bound = {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+        else:
+            continue
+        if bound & names:
+            exec(compile(ast.Module([statement], []), cell_id, "exec"), namespace)  # noqa: S102
+    missing = names - set(namespace)
+    assert not missing, f"cell {cell_id} no longer defines {missing}"
+    return namespace
+
+
+def test_lab1_notebook_writes_the_librarys_prompts_and_settings():
+    """The f-strings and GenerationConfigs the learner reads in Lab 1 are exactly what the library runs
+    at scale (run_strategies, compare_presets), so the table's scores are those of the prompts shown."""
+    rows = make_split(8, seed=5)
+    rows[2] = dict(rows[2], dialogue="  " + rows[2]["dialogue"] + " \n", summary=" " + rows[2]["summary"] + "\n")
+    profile = SimpleNamespace(max_new_tokens=37)
+    for row in rows:
+        dialogue = row["dialogue"]
+        zero = _definitions(
+            "62e247f8",
+            {"prompts", "GREEDY"},
+            {"dialogue": dialogue.strip(), "profile": profile, "GenerationConfig": GenerationConfig},
+        )
+        for style in ("none", "instruction", "flan"):
+            assert zero["prompts"][style] == build_prompt(style, dialogue), style
+        one = _definitions("768c3267", {"flan_prompt", "one_shot"}, {"example": rows[2], "dialogue": dialogue})
+        assert one["one_shot"] == few_shot_prompt([rows[2]], dialogue)
+    presets = prompting.generation_presets(max_new_tokens=profile.max_new_tokens)
+    assert zero["GREEDY"].to_dict() == presets["greedy"].to_dict()
+    decoding = _definitions(
+        "4bd9dc8f",
+        {"most", "sampling", "settings"},
+        {"GREEDY": zero["GREEDY"], "profile": profile, "GenerationConfig": GenerationConfig},
+    )
+    for name, config in presets.items():
+        assert decoding["settings"][name].to_dict() == config.to_dict(), name
+    # Exercise 1's solution builds the library's few-shot prompt.
+    solution = _definitions("84f6fc0f", {"few_shot_prompt"}, {})["few_shot_prompt"]
+    for shots in ([], rows[:1], rows[1:4], rows[::-1]):
+        assert solution(shots, rows[0]["dialogue"]) == few_shot_prompt(shots, rows[0]["dialogue"])
+
+
+def test_generating_one_prompt_as_lab1_does_gives_the_librarys_text(model, tokenizer):
+    """Lab 1's cells call tokenizer -> model.generate -> tokenizer.decode on one prompt, and batch n copies
+    with a seed for sampling; the library's batched generate and compare_presets must give the same text."""
+    presets = prompting.generation_presets(max_new_tokens=12)
+    prompts = [build_prompt(style, r["dialogue"]) for style in ("none", "flan") for r in make_split(4, seed=2)]
+    expected = generate(model, tokenizer, prompts, presets["greedy"], batch_size=4, progress=False)
+    for prompt, text in zip(prompts, expected):
+        inputs = tokenizer(prompt, return_tensors="pt")
+        output = model.generate(**inputs, generation_config=presets["greedy"])
+        assert tokenizer.decode(output[0], skip_special_tokens=True) == text
+    for name in ("temperature_1.0", "top_k_10"):
+        drawn = prompting.compare_presets(model, tokenizer, prompts[1], {name: presets[name]}, samples=3, seed=4)
+        inputs = tokenizer([prompts[1]] * 3, return_tensors="pt", padding=True)
+        torch.manual_seed(4)
+        output = model.generate(**inputs, generation_config=presets[name])
+        assert [t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)] == drawn[name]

@@ -171,6 +171,25 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
         raise ModelLoadError(f"Could not load the tokenizer {name!r}: {error}\n{hint}") from error
 
 
+def device_and_dtype(
+    source: Profile | str, *, field: str = "summarizer", device: str | None = None, dtype: str | None = None
+) -> tuple[torch.device, torch.dtype]:
+    """Where and in which dtype to load a model, chosen exactly as :func:`load_summarizer` chooses them.
+
+    For the notebooks that call ``AutoModelForSeq2SeqLM.from_pretrained(name, dtype=dtype).to(device)``
+    themselves: the device is the profile's (``auto``: a CUDA GPU, else MPS, else the CPU), the dtype bf16
+    only where the hardware has it natively and float32 elsewhere, never float16 for the summarizer (T5
+    overflows it). ``field`` names the profile's model (``"summarizer"``, ``"reward_model"``); a model of
+    the tiny world that is not built yet is built here, so the ``from_pretrained`` call that follows finds
+    an ordinary checkpoint folder.
+    """
+    name, device, dtype = _resolve(source, field, device, dtype)
+    torch_device = pick_device(device)
+    chosen = pick_dtype(torch_device, dtype, allow_float16=field != "summarizer")
+    _ensure_available(name, field.replace("_", " "))
+    return torch_device, chosen
+
+
 def load_summarizer(
     source: Profile | str, *, device: str | None = None, dtype: str | None = None, force_float16: bool = False
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -118,19 +118,33 @@ def pick_shots(
     return shots
 
 
-def format_shot(shot: Shot, style: str = SHOT_STYLE) -> str:
-    """A worked example: the prompt of ``style`` for the shot's dialogue, its summary, a stop sequence."""
+def as_shot(shot: Shot | Mapping) -> Shot:
+    """``shot`` as a :class:`Shot`: a row of a DialogSum ``Dataset`` (a dict with ``dialogue`` and
+    ``summary``) is taken as it is, so the prompt builders accept the rows a learner indexes out of a split."""
+    if isinstance(shot, Shot):
+        return shot
+    if isinstance(shot, Mapping):
+        return Shot(dialogue=shot["dialogue"], summary=shot["summary"], id=shot.get("id"))
+    raise TypeError(f"A shot is a Shot or a row with 'dialogue' and 'summary', not {type(shot).__name__}.")
+
+
+def format_shot(shot: Shot | Mapping, style: str = SHOT_STYLE) -> str:
+    """A worked example: the prompt of ``style`` for the shot's dialogue, its summary, a stop sequence.
+
+    ``shot`` may also be a DialogSum row (a dict with ``dialogue`` and ``summary``)."""
+    shot = as_shot(shot)
     if not shot.summary or not shot.summary.strip():
         raise ValueError(f"Shot {shot.id or ''} has an empty summary; a worked example needs its answer.")
     return f"{build_prompt(style, shot.dialogue)}\n{shot.summary.strip()}{STOP_SEQUENCE}"
 
 
-def few_shot_prompt(shots: Sequence[Shot], dialogue: str, *, style: str = SHOT_STYLE) -> str:
+def few_shot_prompt(shots: Sequence[Shot | Mapping], dialogue: str, *, style: str = SHOT_STYLE) -> str:
     """The worked examples followed by ``dialogue`` in the same template, left for the model to answer.
 
     With no shots this is the zero-shot prompt of ``style``; with one it is the course's one-shot prompt.
+    Shots may be :class:`Shot` objects or DialogSum rows (dicts with ``dialogue`` and ``summary``).
     """
-    if isinstance(shots, Shot):
+    if isinstance(shots, (Shot, Mapping)):
         shots = [shots]
     return "".join(format_shot(shot, style) for shot in shots) + build_prompt(style, dialogue)
 
