@@ -204,7 +204,7 @@ class PromptBudget:
 
 
 def measure_few_shot(
-    shots: Sequence[Shot],
+    shots: Sequence[Shot | Mapping],
     dialogue: str,
     tokenizer: PreTrainedTokenizerBase,
     *,
@@ -220,7 +220,7 @@ def measure_few_shot(
 
 
 def fit_shots(
-    shots: Sequence[Shot],
+    shots: Sequence[Shot | Mapping],
     dialogue: str,
     tokenizer: PreTrainedTokenizerBase,
     *,
