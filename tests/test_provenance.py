@@ -167,7 +167,7 @@ def test_test_outputs_copied_from_another_run_fail(rubric, tmp_path):
 
 def test_a_record_from_an_earlier_run_followed_by_a_failing_rerun_fails(rubric, tmp_path):
     notebook = make_notebook()
-    measurement = next(c for c in notebook.cells if c.source.startswith('scores["full"] = rouge('))
+    measurement = next(c for c in notebook.cells if c.source.startswith('scores["full"] = score('))
     measurement.execution_count = last_count(notebook) + 1  # re-run after the record was made, and failed
     measurement.outputs = [error_output("RuntimeError", "CUDA out of memory")]
     report = grade(notebook, rubric, tmp_path)
@@ -188,7 +188,7 @@ def test_a_record_cell_with_a_new_id_is_explained(rubric, tmp_path):
 
 def test_an_edited_measurement_cell_fails(rubric, tmp_path):
     notebook = make_notebook(results=BETTER)
-    measurement = next(c for c in notebook.cells if c.source.startswith('scores["full"] = rouge('))
+    measurement = next(c for c in notebook.cells if c.source.startswith('scores["full"] = score('))
     measurement.source = "scores = {'full': {'rouge1': 0.55}, 'lora': {'rouge1': 0.54}}"
     report = grade(notebook, rubric, tmp_path)
     assert report.verdict == "fail" and "differs from the release, and the record depends on it" in reasons(report)
