@@ -22,3 +22,9 @@ def test_on_tiny_the_reader_is_the_one_trained_on_the_tiny_world(monkeypatch):
     monkeypatch.setenv("GENAI_COURSE_TINY_SEED", "0")
     assert town_models.load_reader(get_profile("tiny")) == ("model", "tokenizer", {"seconds": 1.0})
     assert calls == [(tiny_world, 0)]
+
+
+def test_town_seed_is_the_worlds_on_tiny_and_the_first_town_elsewhere(monkeypatch):
+    monkeypatch.setenv("GENAI_COURSE_TINY_SEED", "3")
+    assert town_models.town_seed(get_profile("tiny")) == 3
+    assert town_models.town_seed(get_profile("full")) == 0

@@ -39,3 +39,9 @@ def load_reasoner(profile: Profile, reader: PreTrainedModel, tokenizer: PreTrain
     if profile.is_tiny:
         return ensure_reasoner(ensure_tiny_world(), world_seed())
     return reader, tokenizer, None
+
+
+def town_seed(profile: Profile) -> int:
+    """Which town the lab asks about: on tiny, the one this tiny world's reader was taught (its build
+    seed); on the real profiles, where FLAN-T5 knows no town at all, the first one."""
+    return world_seed() if profile.is_tiny else 0
