@@ -41,6 +41,7 @@ from genai_course.cost import forecast
 from genai_course.generation import generate_ids, generation_settings
 from genai_course.ranks import Ranks
 from genai_course.rlhf.phases import PhaseTimer
+from genai_course.rlhf.ppo_checks import PPOTrainingError, check_finite, check_shares, check_trainable_adapter
 from genai_course.rlhf.ppo_config import PPOConfig, add_fresh_adapter
 from genai_course.rlhf.value_head import ValueHead
 
@@ -50,10 +51,6 @@ RewardFn = Callable[[list[str], list[str]], "torch.Tensor | Sequence[float]"]
 VALUE_HEAD_FILE = "value_head.safetensors"
 HISTORY_FILE = "ppo_history.json"
 logger = logging.getLogger(__name__)
-
-
-class PPOTrainingError(RuntimeError):
-    """PPO stopped because continuing would only produce garbage (NaN/inf, runaway KL)."""
 
 
 @dataclass
@@ -111,7 +108,7 @@ class Seq2SeqPPOTrainer:
         self.config, self.tokenizer, self.reward_fn = config, tokenizer, reward_fn
         self.history: list[dict] = []
         self.ranks = Ranks(accelerator)
-        _check_shares(config, self.ranks.count)
+        check_shares(config, self.ranks.count)
         torch.manual_seed(config.seed)
         if not getattr(model.config, "is_encoder_decoder", False):
             raise TypeError(
@@ -119,7 +116,7 @@ class Seq2SeqPPOTrainer:
                 "For decoder-only models use trl's GRPOTrainer or RLOOTrainer."
             )
         if isinstance(model, PeftModel):
-            _check_trainable_adapter(model)
+            check_trainable_adapter(model)
             policy = model
         else:
             policy = add_fresh_adapter(model, config)
@@ -237,7 +234,7 @@ class Seq2SeqPPOTrainer:
             raise ValueError(f"got {len(ids)} responses for {len(queries)} queries.")
         if len(scores) != len(queries):
             raise ValueError(f"reward_fn returned {len(scores)} scores for {len(queries)} responses.")
-        _check_finite("reward scores", scores, self.ranks, hint="check the reward function's outputs")
+        check_finite("reward scores", scores, self.ranks, hint="check the reward function's outputs")
         device = self.device
         pad = self.tokenizer.pad_token_id
         # Right padding: Batch.select trims padding columns from the right.
@@ -318,7 +315,7 @@ class Seq2SeqPPOTrainer:
             with self._timed("reference_passes"), self.unwrapped_policy.disable_adapter():
                 ref_logprobs, _, _ = self.forward(self.policy, *inputs, values=False)
             for name, tensor in zip(parts, (logprobs, entropy, values, ref_logprobs)):
-                parts[name].append(_pad_columns(tensor, width))
+                parts[name].append(torch.nn.functional.pad(tensor, (0, width - tensor.shape[1])))  # to the widest
         return {name: torch.cat(chunks) for name, chunks in parts.items()}
 
     def optimize(self, batch: Batch, old: dict[str, torch.Tensor], advantages, returns) -> dict[str, float]:
@@ -340,7 +337,7 @@ class Seq2SeqPPOTrainer:
                         values, old["values"][rows, :width], returns[rows, :width], mask, self.config.cliprange_value
                     )
                     loss = pg_loss + self.config.vf_coef * vf_loss
-                    _check_finite("PPO loss", loss, self.ranks, step=len(self.history) + 1)
+                    check_finite("PPO loss", loss, self.ranks, step=len(self.history) + 1)
                     self.optimizer.zero_grad()
                     self._backward(loss)
                     self.optimizer.step()
@@ -390,7 +387,7 @@ class Seq2SeqPPOTrainer:
             batch = self.make_batch(queries, response_ids, scores)
         old = self.evaluate(batch)
         for name in ("logprobs", "ref_logprobs", "values"):
-            _check_finite(name, old[name], self.ranks, step=number)
+            check_finite(name, old[name], self.ranks, step=number)
         kl_coef = self.kl_ctl.value
         rewards, kl = core.kl_penalty_rewards(batch.scores, old["logprobs"], old["ref_logprobs"], batch.mask, kl_coef)
         # Over every process's responses, so that beta and the max_kl guard are the same everywhere.
@@ -501,37 +498,3 @@ class Seq2SeqPPOTrainer:
             logger.info("wrote the PPO adapter, value head and history to %s", folder)
         self.ranks.wait()
         return folder
-
-
-def _check_trainable_adapter(model: PeftModel) -> None:
-    """Refuse a PeftModel whose adapter is frozen: only the value head would train, and PPO would look fine."""
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(
-            f"The PeftModel has no trainable parameters (adapter {model.active_adapter!r} is frozen), so PPO "
-            "would train only the value head and the policy would never change. Load the adapter with "
-            "PeftModel.from_pretrained(base, path, is_trainable=True), or pass the plain model for a fresh adapter."
-        )
-
-
-def _check_shares(config: PPOConfig, processes: int) -> None:
-    """Refuse batch sizes that several processes cannot split evenly (each must take as many gradient steps)."""
-    if processes > 1 and (config.batch_size % processes or config.mini_batch_size % processes):
-        raise ValueError(
-            f"batch_size={config.batch_size} and mini_batch_size={config.mini_batch_size} are the sizes of the "
-            f"whole step and gradient step, split over {processes} processes: both must be multiples of {processes}."
-        )
-
-
-def _pad_columns(tensor: torch.Tensor, width: int) -> torch.Tensor:
-    """Right-pad ``[rows, t]`` with zeros to ``[rows, width]`` (minibatches are trimmed to their own width)."""
-    return torch.nn.functional.pad(tensor, (0, width - tensor.shape[1]))
-
-
-def _check_finite(
-    what: str, tensor: torch.Tensor, ranks: Ranks, *, step: int | None = None, hint: str | None = None
-) -> None:
-    """Stop on NaN/inf, decided by all processes together: one process's NaN stops them all, none waits."""
-    if not ranks.all(bool(torch.isfinite(tensor).all())):
-        where = f"PPO step {step}: " if step is not None else ""
-        hint = hint or "lower the learning rate, set max_grad_norm (e.g. 1.0), or check the reward function"
-        raise PPOTrainingError(f"{where}the {what} contain NaN or inf; stopping. To fix it: {hint}.")
